@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates (once) the Python venv used by the scripts in tools/ and prints its python path.
+# Usage: PY=$(tools/venv.sh)  — building, running and testing the Swift code never needs this.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="${LPC_VENV:-$root/.venv-tools}"
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+  python3 -m venv "$venv" >&2
+  torch_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)
+  if [ -n "$torch_wheel" ]; then
+    "$venv/bin/pip" install -q "$torch_wheel" >&2
+  else
+    "$venv/bin/pip" install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu >&2 \
+      || { echo "error: need the torch 2.13.0+cpu wheel (see DESIGN.md §9)" >&2; exit 1; }
+  fi
+  "$venv/bin/pip" install -q -r "$root/tools/requirements.txt" >&2
+  touch "$venv/.complete"
+fi
+echo "$venv/bin/python"
