@@ -1,0 +1,4 @@
+enum ElementwiseKernels {
+    static func register(into table: inout [String: Kernel]) {
+    }
+}

@@ -1,0 +1,4 @@
+enum MatMulKernels {
+    static func register(into table: inout [String: Kernel]) {
+    }
+}

@@ -1,0 +1,4 @@
+enum ReductionKernels {
+    static func register(into table: inout [String: Kernel]) {
+    }
+}

@@ -1,0 +1,4 @@
+enum TransformerKernels {
+    static func register(into table: inout [String: Kernel]) {
+    }
+}
