@@ -10,8 +10,8 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   if [ -n "$torch_wheel" ]; then
     "$venv/bin/pip" install -q "$torch_wheel" >&2
   else
-    "$venv/bin/pip" install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu >&2 \
-      || { echo "error: need the torch 2.13.0+cpu wheel (see DESIGN.md §9)" >&2; exit 1; }
+    echo "error: the torch 2.13.0+cpu wheel is not in /opt/wheels (DESIGN.md §9); plain 'torch' from PyPI is a 5 GB CUDA build" >&2
+    exit 1
   fi
   "$venv/bin/pip" install -q -r "$root/tools/requirements.txt" >&2
   touch "$venv/.complete"
