@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Graph", targets: ["Graph"]),
         .library(name: "ONNXImport", targets: ["ONNXImport"]),
         .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,7 @@ let package = Package(
         .target(name: "Graph", dependencies: ["TensorCore"]),
         .target(name: "ONNXImport", dependencies: ["COnnxProto", "TensorCore", "Graph"]),
         .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS"]),
+        .target(name: "Tokenizers"),
         .executableTarget(
             name: "lpc",
             dependencies: [
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "Runtime", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ONNXImport", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["lpc", "TestSupport"]),
     ]
 )

@@ -1,0 +1,1 @@
+// Tokenizers: tokenizer.json (HF tokenizers), chat templates, streaming detokenizer.
