@@ -1,0 +1,89 @@
+import CBLAS
+
+/// Thin row-major wrappers over OpenBLAS. They skip empty products (BLAS rejects zero leading
+/// dimensions), handle K = 0 (the product is zero), and send single rows or columns to gemv,
+/// which is what decode-time matmuls are.
+enum MatMulBLAS {
+    /// Largest dimension OpenBLAS's 32-bit `blasint` interface accepts.
+    static let maxDimension = Int(Int32.max)
+
+    /// Throws unless every dimension fits the BLAS integer type.
+    static func checkDimensions(_ dims: Int...) throws(KernelError) {
+        for dim in dims where dim > maxDimension {
+            throw KernelError("dimension \(dim) is too large for BLAS (limit \(maxDimension))")
+        }
+    }
+
+    /// C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C, all row-major with leading dimensions.
+    /// `beta == 0` never reads C.
+    static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                      alpha: Float = 1,
+                      a: UnsafePointer<Float>, lda: Int,
+                      b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float = 0,
+                      c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            scale(c, rows: m, cols: n, ld: ldc, by: beta)
+            return
+        }
+        let opA = transA ? CblasTrans : CblasNoTrans
+        let opB = transB ? CblasTrans : CblasNoTrans
+        if m == 1 {
+            // y[n] = alpha · op(B)ᵀ · a + beta · y; a is a row (stride 1) or, transposed, a column.
+            let incA = Int32(transA ? lda : 1)
+            if transB {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
+                            a, incA, beta, c, 1)
+            } else {
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb),
+                            a, incA, beta, c, 1)
+            }
+            return
+        }
+        if n == 1 {
+            // y[m] = alpha · op(A) · b + beta · y; b is a column (stride ldb) or, transposed, a row.
+            let incB = Int32(transB ? 1 : ldb)
+            if transA {
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(m), alpha, a, Int32(lda),
+                            b, incB, beta, c, Int32(ldc))
+            } else {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), alpha, a, Int32(lda),
+                            b, incB, beta, c, Int32(ldc))
+            }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, opA, opB, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+                    b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Double-precision twin of `sgemm` (no gemv routing: float64 is never the hot path).
+    static func dgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                      alpha: Double = 1,
+                      a: UnsafePointer<Double>, lda: Int,
+                      b: UnsafePointer<Double>, ldb: Int,
+                      beta: Double = 0,
+                      c: UnsafeMutablePointer<Double>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            for row in 0..<m {
+                for col in 0..<n { c[row * ldc + col] = beta == 0 ? 0 : beta * c[row * ldc + col] }
+            }
+            return
+        }
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// C *= beta over a [rows, cols] block (beta == 0 writes zeros without reading, as BLAS does).
+    private static func scale(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, by beta: Float) {
+        for row in 0..<rows {
+            let line = c + row * ld
+            if beta == 0 {
+                line.update(repeating: 0, count: cols)
+            } else if beta != 1 {
+                for col in 0..<cols { line[col] *= beta }
+            }
+        }
+    }
+}
