@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "ONNXImport", targets: ["ONNXImport"]),
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Generation", targets: ["Generation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "ONNXImport", dependencies: ["COnnxProto", "TensorCore", "Graph"]),
         .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS"]),
         .target(name: "Tokenizers"),
+        .target(name: "Generation", dependencies: ["Runtime", "Tokenizers", "TensorCore"]),
         .executableTarget(
             name: "lpc",
             dependencies: [
@@ -40,6 +42,7 @@ let package = Package(
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "Runtime", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ONNXImport", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["lpc", "TestSupport"]),
     ]
 )

@@ -1,0 +1,1 @@
+// Generation: logit processors, samplers, the token loop and its streams.
