@@ -82,6 +82,14 @@ struct ShapeOpsTests {
         #expect(throws: KernelError.self) { try H.run1("Expand", [H.arange([3, 1]), H.i64([-1, 1])]) }
     }
 
+    @Test func expandColumnAcrossWideRows() throws {
+        // [20, 1] → [20, 24]: the repeated column is stride 0 inside a tiled copy.
+        let y = try H.run1("Expand", [H.arange([20, 1]), H.i64([20, 24])])
+        #expect(y.array(Float.self) == (0..<480).map { Float($0 / 24) })
+        let z = try H.run1("Expand", [H.arange([1, 24]), H.i64([3, 20, 24])])
+        #expect(z.array(Float.self) == (0..<1440).map { Float($0 % 24) })
+    }
+
     @Test func tileRepeats() throws {
         let y = try H.run1("Tile", [H.arange([2, 3]), H.i64([2, 1])])
         #expect(y.shape == [4, 3] && y.array(Float.self) == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5])

@@ -94,4 +94,19 @@ struct TransposeKernelTests {
         }
         #expect(checked > 500)
     }
+
+    /// Shapes long enough (≥ 16 on both moved axes) to take the tiled path, with ragged tiles.
+    @Test func matchesReferenceOnTiledShapes() throws {
+        let cases: [([Int], [Int])] = [
+            ([17, 33], [1, 0]), ([16, 16], [1, 0]), ([1, 3, 40, 64], [0, 1, 3, 2]), ([2, 19, 3, 18], [0, 2, 3, 1]),
+            ([2, 19, 3, 18], [3, 1, 0, 2]), ([20, 2, 21], [2, 1, 0]), ([5, 31, 17], [0, 2, 1]), ([33, 16, 1, 2], [3, 1, 2, 0]),
+        ]
+        for dtype in [DType.float32, .int64, .float16, .int8] {
+            for (shape, perm) in cases {
+                let input = H.arange(dtype, shape)
+                let actual = try H.run1("Transpose", [input], ["perm": .ints(perm)])
+                #expect(H.bytes(actual) == H.bytes(Self.reference(input, perm)), "\(dtype) \(shape) perm \(perm)")
+            }
+        }
+    }
 }

@@ -19,6 +19,10 @@ enum StridedCopy {
             destination.copyMemory(from: base, byteCount: elementSize)
             return
         }
+        if inner.stride != 1, let tiled = tiledAxis(dims) {
+            copyTiled(from: base, dims: dims, tiledAxis: tiled, elementSize: elementSize, to: destination)
+            return
+        }
         let outer = dims.dropLast()
         let outerCount = outer.reduce(1) { $0 * $1.size }
         let outerSizes = outer.map(\.size), outerStrides = outer.map(\.stride)
@@ -58,6 +62,77 @@ enum StridedCopy {
             }
         }
         return dims
+    }
+
+    /// Tiling pays when the source-contiguous axis is not the output's last one and both axes
+    /// are long enough: reading `tile` × `tile` blocks keeps source cache lines in use.
+    static let tile = 16
+
+    private static func tiledAxis(_ dims: [(size: Int, stride: Int)]) -> Int? {
+        guard let last = dims.last, last.size >= tile else { return nil }
+        guard let axis = dims.indices.dropLast().first(where: { dims[$0].stride == 1 }) else { return nil }
+        return dims[axis].size >= tile ? axis : nil
+    }
+
+    /// A blocked transpose of output axes (`tiledAxis`, last) for every combination of the others.
+    private static func copyTiled(from base: UnsafeRawPointer, dims: [(size: Int, stride: Int)], tiledAxis: Int,
+                                  elementSize: Int, to destination: UnsafeMutableRawPointer) {
+        let rank = dims.count
+        var outputStrides = [Int](repeating: 1, count: rank)
+        for axis in stride(from: rank - 2, through: 0, by: -1) { outputStrides[axis] = outputStrides[axis + 1] * dims[axis + 1].size }
+        let rest = (0..<(rank - 1)).filter { $0 != tiledAxis }
+        let restCount = rest.reduce(1) { $0 * dims[$1].size }
+        let rows = dims[tiledAxis].size, columns = dims[rank - 1].size
+        let columnStride = dims[rank - 1].stride, rowOutputStride = outputStrides[tiledAxis]
+        var position = [Int](repeating: 0, count: rest.count)
+        var sourceOffset = 0, outputOffset = 0
+        for _ in 0..<restCount {
+            let from = base + sourceOffset * elementSize, to = destination + outputOffset * elementSize
+            switch elementSize {
+            case 1: block(UInt8.self, from, to, rows, columns, columnStride, rowOutputStride)
+            case 2: block(UInt16.self, from, to, rows, columns, columnStride, rowOutputStride)
+            case 4: block(UInt32.self, from, to, rows, columns, columnStride, rowOutputStride)
+            case 8: block(UInt64.self, from, to, rows, columns, columnStride, rowOutputStride)
+            default:
+                for r in 0..<rows {
+                    for c in 0..<columns {
+                        (to + (r * rowOutputStride + c) * elementSize)
+                            .copyMemory(from: from + (r + c * columnStride) * elementSize, byteCount: elementSize)
+                    }
+                }
+            }
+            var i = rest.count - 1
+            while i >= 0 {
+                let axis = rest[i]
+                position[i] += 1
+                sourceOffset += dims[axis].stride
+                outputOffset += outputStrides[axis]
+                if position[i] < dims[axis].size { break }
+                sourceOffset -= dims[axis].stride * dims[axis].size
+                outputOffset -= outputStrides[axis] * dims[axis].size
+                position[i] = 0
+                i -= 1
+            }
+        }
+    }
+
+    /// out[r·rowOutputStride + c] = source[r + c·columnStride], in tile × tile blocks.
+    @inline(__always)
+    private static func block<T: FixedWidthInteger>(_: T.Type, _ source: UnsafeRawPointer, _ destination: UnsafeMutableRawPointer,
+                                                    _ rows: Int, _ columns: Int, _ columnStride: Int, _ rowOutputStride: Int) {
+        let out = destination.assumingMemoryBound(to: T.self)
+        let size = MemoryLayout<T>.size
+        for r0 in stride(from: 0, to: rows, by: tile) {
+            let r1 = min(r0 + tile, rows)
+            for c0 in stride(from: 0, to: columns, by: tile) {
+                let c1 = min(c0 + tile, columns)
+                for c in c0..<c1 {
+                    for r in r0..<r1 {
+                        out[r * rowOutputStride + c] = source.loadUnaligned(fromByteOffset: (r + c * columnStride) * size, as: T.self)
+                    }
+                }
+            }
+        }
     }
 
     /// One run of `count` elements read `stride` elements apart.
