@@ -9,9 +9,12 @@ import TensorCore
 ///   so masked scores stay masked); qk_matmul_output_mode 0/1/2/3 returns the scores after each
 ///   of those four stages (the numbering of onnx/onnx#7913, which onnxruntime follows).
 /// - Masked positions (bool `false`, causal, or past a mask shorter than the total sequence) get
-///   float32's lowest value added, as onnxruntime does. So a row whose every key is masked that
-///   way softmaxes to a uniform average of all values instead of NaN (the ONNX reference yields
-///   NaN there). Float masks are added as given: a row made entirely of -inf gives NaN, as in both.
+///   float32's lowest value added, as onnxruntime does; float masks are added as given.
+/// - A fully masked query row (its largest biased score is ≤ float32 lowest, i.e. every key is
+///   masked by lowest or -inf) gets all-zero probabilities, so its output row is 0: the ONNX
+///   opset-23 errata (onnx/onnx#8068) that onnxruntime 1.32 implements, and PyTorch's SDPA
+///   behaviour. Before it, the ONNX reference gave NaN and older onnxruntime the mean of V.
+///   qk_matmul_output mode 3 shows the same zero row.
 /// - Causal masking is aligned to the cache: query i (absolute position past + i) sees keys
 ///   j ≤ past + i, where past = past_key's sequence length. With a mask as well, the causal
 ///   pattern is laid over it.
@@ -289,11 +292,16 @@ enum AttentionKernel {
         }
     }
 
-    /// In-place softmax of x[0..<count] with max subtraction.
+    /// In-place softmax of x[0..<count] with max subtraction; a fully masked row (max ≤ lowest)
+    /// becomes all zeros.
     static func softmax(_ x: UnsafeMutablePointer<Float>, _ count: Int) {
         guard count > 0 else { return }
         var maximum = x[0]
         for j in 1..<count where x[j] > maximum { maximum = x[j] }
+        if maximum <= maskedValue {
+            x.update(repeating: 0, count: count)
+            return
+        }
         var sum: Float = 0
         for j in 0..<count {
             let e = exp(x[j] - maximum)
