@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "ONNXImport", dependencies: ["COnnxProto", "TensorCore", "Graph"]),
         .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS"]),
         .target(name: "Tokenizers"),
-        .target(name: "Generation", dependencies: ["Runtime", "Tokenizers", "TensorCore"]),
+        .target(name: "Generation", dependencies: ["Runtime", "ONNXImport", "Tokenizers", "TensorCore"]),
         .executableTarget(
             name: "lpc",
             dependencies: [

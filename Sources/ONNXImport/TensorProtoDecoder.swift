@@ -1,4 +1,4 @@
-import COnnxProto
+internal import COnnxProto
 import Foundation
 import TensorCore
 

@@ -1,1 +1,0 @@
-// Generation: logit processors, samplers, the token loop and its streams.

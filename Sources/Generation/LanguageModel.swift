@@ -1,0 +1,103 @@
+import Foundation
+import Graph
+import ONNXImport
+import Runtime
+import TensorCore
+
+/// A decoder-only language model behind the optimum-style I/O convention: `input_ids`,
+/// `attention_mask`, `position_ids`, `past_key_values.N.key|value` in; `logits`,
+/// `present.N.key|value` out. Batch size 1; the cache is carried between calls.
+public final class LanguageModel {
+    public let session: Session
+    public let layerCount: Int
+    /// KV heads and head size, read from the declared past inputs [batch, kv_heads, past, head_dim].
+    public let kvHeads: Int
+    public let headDim: Int
+    public let vocabularySize: Int?
+    private let hasAttentionMask: Bool
+    private let hasPositionIDs: Bool
+    private let pastDType: DType
+
+    public convenience init(path: String) throws {
+        try self.init(graph: ONNXLoader.load(path: path).graph)
+    }
+
+    public init(graph: Graph) throws {
+        session = try Session(graph: graph)
+        let names = Set(graph.inputs.map(\.name))
+        guard names.contains("input_ids") else {
+            throw LanguageModelError("the model has no 'input_ids' input; inputs are \(graph.inputs.map(\.name).sorted())")
+        }
+        guard graph.outputs.contains(where: { $0.name == "logits" }) else {
+            throw LanguageModelError("the model has no 'logits' output; outputs are \(graph.outputs.map(\.name))")
+        }
+        hasAttentionMask = names.contains("attention_mask")
+        hasPositionIDs = names.contains("position_ids")
+        var layers = 0
+        while names.contains("past_key_values.\(layers).key") && names.contains("past_key_values.\(layers).value") {
+            layers += 1
+        }
+        guard layers > 0, let past = graph.inputs.first(where: { $0.name == "past_key_values.0.key" }) else {
+            throw LanguageModelError("the model has no KV-cache inputs 'past_key_values.N.key|value'; export it with a past (optimum: --task text-generation-with-past)")
+        }
+        guard let shape = past.shape, shape.count == 4, case let .fixed(heads) = shape[1], case let .fixed(dim) = shape[3] else {
+            throw LanguageModelError("past_key_values.0.key is declared \(past.typeDescription); expected [batch, kv_heads, past, head_dim] with fixed kv_heads and head_dim")
+        }
+        layerCount = layers
+        kvHeads = heads
+        headDim = dim
+        pastDType = past.dtype ?? .float32
+        if let logits = graph.outputs.first(where: { $0.name == "logits" }), let last = logits.shape?.last, case let .fixed(vocab) = last {
+            vocabularySize = vocab
+        } else {
+            vocabularySize = nil
+        }
+    }
+
+    /// An empty cache (past length 0) for a new sequence.
+    public func emptyCache() -> KVCache {
+        var tensors: [String: Tensor] = [:]
+        for layer in 0..<layerCount {
+            for kind in ["key", "value"] {
+                tensors["past_key_values.\(layer).\(kind)"] = Tensor(zeros: pastDType, shape: [1, kvHeads, 0, headDim])
+            }
+        }
+        return KVCache(tensors: tensors, length: 0)
+    }
+
+    /// Runs `tokens` after what `cache` holds, appends them to the cache, and returns the logits
+    /// for every new position: [1, tokens.count, vocab].
+    public func forward(_ tokens: [Int], cache: inout KVCache) throws -> Tensor {
+        precondition(!tokens.isEmpty, "forward needs at least one token")
+        let total = cache.length + tokens.count
+        var feeds = cache.tensors
+        feeds["input_ids"] = Tensor(tokens.map(Int64.init), shape: [1, tokens.count])
+        if hasAttentionMask {
+            feeds["attention_mask"] = Tensor([Int64](repeating: 1, count: total), shape: [1, total])
+        }
+        if hasPositionIDs {
+            feeds["position_ids"] = Tensor((cache.length..<total).map(Int64.init), shape: [1, tokens.count])
+        }
+        let wanted = ["logits"] + (0..<layerCount).flatMap { ["present.\($0).key", "present.\($0).value"] }
+        let outputs = try session.run(feeds, outputs: wanted)
+        for layer in 0..<layerCount {
+            for kind in ["key", "value"] {
+                cache.tensors["past_key_values.\(layer).\(kind)"] = outputs["present.\(layer).\(kind)"]
+            }
+        }
+        cache.length = total
+        return outputs["logits"]!
+    }
+}
+
+/// The keys and values of every layer for the tokens seen so far.
+public struct KVCache: @unchecked Sendable {
+    /// By input name: past_key_values.N.key|value, each [1, kv_heads, length, head_dim].
+    public var tensors: [String: Tensor]
+    public var length: Int
+}
+
+public struct LanguageModelError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

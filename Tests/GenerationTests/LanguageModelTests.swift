@@ -1,0 +1,59 @@
+import Foundation
+import Runtime
+import TensorCore
+import Testing
+import TestSupport
+@testable import Generation
+
+/// The cached token loop against onnxruntime's own prefill + decode goldens (tiny Llama fixture).
+@Suite("Language model loop")
+struct LanguageModelTests {
+    @Test func cachedStepsMatchOnnxRuntimeDecodeGoldens() throws {
+        let dir = "models/llama-optimum/cases/"
+        let model = try LanguageModel(path: Fixtures.path("models/llama-optimum/model.onnx"))
+        #expect(model.layerCount == 2 && model.kvHeads == 2 && model.headDim == 8)
+        // decode_1's past comes from an 8-token prefill; rebuild it from our own prefill instead.
+        let decodeIDs = try NPY.read(path: Fixtures.path(dir + "decode_1/inputs/input_ids.npy")).ints()
+        let pastKey = try NPY.read(path: Fixtures.path(dir + "decode_1/inputs/past_key_values.0.key.npy"))
+        #expect(pastKey.shape[2] == 8)
+        let expected = try NPY.read(path: Fixtures.path(dir + "decode_1/outputs/logits.npy"))
+        var cache = model.emptyCache()
+        // The fixture's prefill tokens are not stored for decode cases, so feed its past directly.
+        for layer in 0..<model.layerCount {
+            for kind in ["key", "value"] {
+                cache.tensors["past_key_values.\(layer).\(kind)"] = try NPY.read(
+                    path: Fixtures.path(dir + "decode_1/inputs/past_key_values.\(layer).\(kind).npy"))
+            }
+        }
+        cache.length = 8
+        let logits = try model.forward(decodeIDs, cache: &cache)
+        let report = closeness(logits, expected, atol: 1e-4, rtol: 1e-4)
+        #expect(report.isClose, "\(report)")
+        #expect(cache.length == 9)
+        #expect(cache.tensors["past_key_values.1.value"]?.shape == [1, 2, 9, 8])
+    }
+
+    @Test func greedyGenerationIsDeterministicAndStopsAtLimits() throws {
+        let model = try LanguageModel(path: Fixtures.path("models/llama-optimum/model.onnx"))
+        func run(_ eos: Set<Int>) throws -> ([Int], StopReason?) {
+            var options = SamplingOptions()
+            options.greedy = true
+            let generator = try TokenGenerator(model: model, prompt: [1, 5, 9, 17], options: options, maxNewTokens: 6, eosIDs: eos)
+            var ids: [Int] = []
+            while let token = try generator.next() { ids.append(token.id) }
+            return (ids, generator.stopReason)
+        }
+        let (first, reason) = try run([])
+        #expect(first.count == 6 && reason == .maxTokens)
+        #expect(try run([]).0 == first)
+        let (stopped, stopReason) = try run([first[2]])
+        #expect(stopped == Array(first.prefix(3)) && stopReason == .eos)
+    }
+
+    @Test func outOfRangePromptIdsAreRefused() throws {
+        let model = try LanguageModel(path: Fixtures.path("models/llama-optimum/model.onnx"))
+        #expect(throws: GenerationError.tokenOutOfRange(id: 100_000, vocabulary: 128)) {
+            _ = try TokenGenerator(model: model, prompt: [1, 100_000])
+        }
+    }
+}
