@@ -308,6 +308,7 @@ def save_model(proto: onnx.ModelProto, path: Path, external: bool):
     if external:
         onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=path.name + "_data", size_threshold=0, convert_attribute=False)
+        os.chmod(path.with_name(path.name + "_data"), 0o644)  # onnx creates it 0600
     else:
         for t in proto.graph.initializer:  # make sure nothing still points at a temp file
             assert t.data_location != onnx.TensorProto.EXTERNAL
