@@ -46,8 +46,10 @@ struct LanguageModelTests {
         let (first, reason) = try run([])
         #expect(first.count == 6 && reason == .maxTokens)
         #expect(try run([]).0 == first)
-        let (stopped, stopReason) = try run([first[2]])
-        #expect(stopped == Array(first.prefix(3)) && stopReason == .eos)
+        let eos = first[2]
+        let (stopped, stopReason) = try run([eos])
+        let firstEOS = first.firstIndex(of: eos)!
+        #expect(stopped == Array(first.prefix(firstEOS + 1)) && stopReason == .eos)
     }
 
     @Test func outOfRangePromptIdsAreRefused() throws {
