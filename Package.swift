@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Generation", targets: ["Generation"]),
+        .library(name: "LPC", targets: ["LPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,10 +31,11 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS"]),
         .target(name: "Tokenizers"),
         .target(name: "Generation", dependencies: ["Runtime", "ONNXImport", "Tokenizers", "TensorCore"]),
+        .target(name: "LPC", dependencies: ["TensorCore", "Runtime", "Generation", "Tokenizers", "CBLAS"]),
         .executableTarget(
             name: "lpc",
             dependencies: [
-                "TensorCore", "Graph", "ONNXImport", "Runtime",
+                "TensorCore", "Graph", "ONNXImport", "Runtime", "Tokenizers", "Generation", "LPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ONNXImport", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "TestSupport"]),
+        .testTarget(name: "LPCTests", dependencies: ["LPC", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["lpc", "TestSupport"]),
     ]
 )

@@ -1,0 +1,1 @@
+// LPC: codebook, prior, posterior, latent head, losses, optimizer, trainer.
