@@ -68,6 +68,16 @@ class Runner:
             print(f"error: {self.onnx_path} not found (build it with tools/make_smollm2.py)",
                   file=sys.stderr)
             sys.exit(2)
+        self.lpc = None
+        if not args.ort_only:
+            lpc = Path(args.lpc)
+            if not lpc.is_absolute():
+                lpc = (Path.cwd() / lpc)
+            if not lpc.is_file():
+                print(f"error: lpc binary {lpc} not found (swift build -c release --product lpc, "
+                      f"or pass --lpc PATH, or --ort-only)", file=sys.stderr)
+                sys.exit(2)
+            self.lpc = lpc
         so = ort.SessionOptions()
         if args.threads:
             so.intra_op_num_threads = args.threads
@@ -80,16 +90,12 @@ class Runner:
         shape = past[0].shape  # [batch, kv_heads, past, head_dim]
         self.kv_heads, self.head_dim = int(shape[1]), int(shape[3])
         self.past_names = [i.name for i in past]
-        self.lpc = None
-        if not args.ort_only:
-            lpc = Path(args.lpc)
-            if not lpc.is_absolute():
-                lpc = (Path.cwd() / lpc)
-            if not lpc.is_file():
-                print(f"error: lpc binary {lpc} not found (swift build -c release --product lpc, "
-                      f"or pass --lpc PATH, or --ort-only)", file=sys.stderr)
-                sys.exit(2)
-            self.lpc = lpc
+
+    def vocab_size(self) -> int:
+        logits = next(o for o in self.sess.get_outputs() if o.name == "logits")
+        if isinstance(logits.shape[-1], int):
+            return logits.shape[-1]
+        return json.loads((self.model_dir / "config.json").read_text())["vocab_size"]
 
     def feeds(self, ids: np.ndarray, start: int, past: dict) -> dict:
         total = start + ids.shape[1]
@@ -156,8 +162,7 @@ def main():
                                       add_generation_prompt=True, return_tensors="np")
         ids = np.asarray(ids, np.int64).reshape(1, -1)
     else:
-        vocab = json.loads((r.model_dir / "config.json").read_text())["vocab_size"] \
-            if (r.model_dir / "config.json").is_file() else 32000
+        vocab = r.vocab_size()
         ids = np.random.default_rng(args.seed).integers(0, vocab, size=(1, args.prefill)).astype(np.int64)
 
     if args.keep:
@@ -225,12 +230,14 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    try:
-        from transformers import AutoTokenizer
-        text = AutoTokenizer.from_pretrained(str(r.model_dir)).decode(tokens)
-        print(f"greedy tokens (onnxruntime): {tokens} = {text!r}")
-    except Exception:
-        print(f"greedy tokens (onnxruntime): {tokens}")
+    text = ""
+    if (r.model_dir / "tokenizer.json").is_file():
+        try:
+            from tokenizers import Tokenizer
+            text = " = " + repr(Tokenizer.from_file(str(r.model_dir / "tokenizer.json")).decode(tokens))
+        except Exception as e:  # decoding is only informative
+            text = f" (could not decode: {e})"
+    print(f"greedy tokens (onnxruntime): {tokens}{text}")
     if worst:
         print("per output, worst over all steps: "
               + ", ".join(f"{n} {w[0]:.2e}/{w[1]:+.2e}" for n, w in list(worst.items())[:3]) + ", ...")
