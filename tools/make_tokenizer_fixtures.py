@@ -15,6 +15,11 @@
                                                Punctuation, Digits, unk/"##" prefix, added-token flags
                                 components_b   NFD, Split behaviours/invert, Metaspace(first) after a
                                                Strip normalizer, end_of_word_suffix, fuse_unk
+                                components_c   Whitespace pre-tokenizer, NFKD, Lowercase, no decoder
+                                gpt2_bpe       SmolLM2-like: Digits + ByteLevel(use_regex, GPT-2 regex),
+                                               ChatML special tokens, merges as strings
+                                qwen2_bpe      NFC, Split(Qwen2 regex: single digits), ByteLevel with
+                                               add_prefix_space
   <name>.golden.json          for every corpus string: HF ids with add_special_tokens true and false,
                               HF decode of those ids with skip_special_tokens false and true; plus
                               decodes of random id sequences (invalid UTF-8 byte runs etc.).
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import sys
 from pathlib import Path
 
@@ -406,6 +410,42 @@ def components_b(text: list[str]) -> Tokenizer:
     return tok
 
 
+def gpt2_bpe(text: list[str]) -> str:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=2000, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>"])
+    tok.train_from_iterator(text, trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    cfg = json.loads(tok.to_str())
+    cfg["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in cfg["model"]["merges"]]
+    return json.dumps(cfg, ensure_ascii=False)
+
+
+def qwen2_bpe(text: list[str]) -> Tokenizer:
+    qwen2 = LLAMA3_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}")
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(qwen2), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1500, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(text, trainer)
+    tok.add_special_tokens([AddedToken("<|endoftext|>", special=True, normalized=False),
+                            AddedToken("<|im_start|>", special=True, normalized=False),
+                            AddedToken("<|im_end|>", special=True, normalized=False)])
+    tok.add_tokens([AddedToken("<tool_call>", special=False, normalized=False)])
+    return tok
+
+
 def whitespace_variant(text: list[str]) -> Tokenizer:
     """Whitespace pre-tokenizer + NFKD + BertNormalizer-free lowercase; byte-level alphabet not needed."""
     tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
@@ -465,14 +505,17 @@ def main() -> int:
 
     built: dict[str, Tokenizer] = {}
     if SMOLLM2.exists():
-        shutil.copyfile(SMOLLM2, OUT / "smollm2.tokenizer.json")
+        # Same JSON, re-serialized without indentation (3.5 MB -> 1.6 MB); goldens come from this copy.
+        data = json.loads(SMOLLM2.read_text(encoding="utf-8"))
+        (OUT / "smollm2.tokenizer.json").write_text(
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     if (OUT / "smollm2.tokenizer.json").exists():
         built["smollm2"] = Tokenizer.from_file(str(OUT / "smollm2.tokenizer.json"))
     else:
         print("note: models/SmolLM2-135M-Instruct/tokenizer.json not found; skipping smollm2", file=sys.stderr)
     for name, fn in [("llama3_bpe", llama3_bpe), ("sp_llama2", sp_llama2), ("sp_metaspace", sp_metaspace),
                      ("components_a", components_a), ("components_b", components_b),
-                     ("components_c", whitespace_variant)]:
+                     ("components_c", whitespace_variant), ("gpt2_bpe", gpt2_bpe), ("qwen2_bpe", qwen2_bpe)]:
         tok = fn(text)
         if isinstance(tok, str):  # hand-laid-out JSON (keeps e.g. merges as "a b" strings)
             (OUT / f"{name}.tokenizer.json").write_text(tok, encoding="utf-8")
