@@ -155,6 +155,8 @@ LLAMA31 = r"""{{- bos_token }}
 {%- endif %}
 """
 
+QWEN3 = '{%- if tools %}\n    {{- \'<|im_start|>system\\n\' }}\n    {%- if messages[0].role == \'system\' %}\n        {{- messages[0].content + \'\\n\\n\' }}\n    {%- endif %}\n    {{- "# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}\n    {%- for tool in tools %}\n        {{- "\\n" }}\n        {{- tool | tojson }}\n    {%- endfor %}\n    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call><|im_end|>\\n" }}\n{%- else %}\n    {%- if messages[0].role == \'system\' %}\n        {{- \'<|im_start|>system\\n\' + messages[0].content + \'<|im_end|>\\n\' }}\n    {%- endif %}\n{%- endif %}\n{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}\n{%- for message in messages[::-1] %}\n    {%- set index = (messages|length - 1) - loop.index0 %}\n    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith(\'<tool_response>\') and message.content.endswith(\'</tool_response>\')) %}\n        {%- set ns.multi_step_tool = false %}\n        {%- set ns.last_query_index = index %}\n    {%- endif %}\n{%- endfor %}\n{%- for message in messages %}\n    {%- if message.content is string %}\n        {%- set content = message.content %}\n    {%- else %}\n        {%- set content = \'\' %}\n    {%- endif %}\n    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}\n        {{- \'<|im_start|>\' + message.role + \'\\n\' + content + \'<|im_end|>\' + \'\\n\' }}\n    {%- elif message.role == "assistant" %}\n        {%- set reasoning_content = \'\' %}\n        {%- if message.reasoning_content is string %}\n            {%- set reasoning_content = message.reasoning_content %}\n        {%- else %}\n            {%- if \'</think>\' in content %}\n                {%- set reasoning_content = content.split(\'</think>\')[0].rstrip(\'\\n\').split(\'<think>\')[-1].lstrip(\'\\n\') %}\n                {%- set content = content.split(\'</think>\')[-1].lstrip(\'\\n\') %}\n            {%- endif %}\n        {%- endif %}\n        {%- if loop.index0 > ns.last_query_index %}\n            {%- if loop.last or (not loop.last and reasoning_content) %}\n                {{- \'<|im_start|>\' + message.role + \'\\n<think>\\n\' + reasoning_content.strip(\'\\n\') + \'\\n</think>\\n\\n\' + content.lstrip(\'\\n\') }}\n            {%- else %}\n                {{- \'<|im_start|>\' + message.role + \'\\n\' + content }}\n            {%- endif %}\n        {%- else %}\n            {{- \'<|im_start|>\' + message.role + \'\\n\' + content }}\n        {%- endif %}\n        {%- if message.tool_calls %}\n            {%- for tool_call in message.tool_calls %}\n                {%- if (loop.first and content) or (not loop.first) %}\n                    {{- \'\\n\' }}\n                {%- endif %}\n                {%- if tool_call.function %}\n                    {%- set tool_call = tool_call.function %}\n                {%- endif %}\n                {{- \'<tool_call>\\n{"name": "\' }}\n                {{- tool_call.name }}\n                {{- \'", "arguments": \' }}\n                {%- if tool_call.arguments is string %}\n                    {{- tool_call.arguments }}\n                {%- else %}\n                    {{- tool_call.arguments | tojson }}\n                {%- endif %}\n                {{- \'}\\n</tool_call>\' }}\n            {%- endfor %}\n        {%- endif %}\n        {{- \'<|im_end|>\\n\' }}\n    {%- elif message.role == "tool" %}\n        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}\n            {{- \'<|im_start|>user\' }}\n        {%- endif %}\n        {{- \'\\n<tool_response>\\n\' }}\n        {{- content }}\n        {{- \'\\n</tool_response>\' }}\n        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}\n            {{- \'<|im_end|>\\n\' }}\n        {%- endif %}\n    {%- endif %}\n{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- \'<|im_start|>assistant\\n<think>\\n\' }}\n{%- endif %}'
+
 FAMILIES = {
     "smollm2": {"template": SMOLLM2, "bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
     "llama3": {"template": LLAMA3, "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
@@ -162,6 +164,7 @@ FAMILIES = {
     "zephyr": {"template": ZEPHYR, "bos_token": "<s>", "eos_token": "</s>"},
     "mistral_v03": {"template": MISTRAL_V03, "bos_token": "<s>", "eos_token": "</s>"},
     "llama31": {"template": LLAMA31, "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "qwen3": {"template": QWEN3, "bos_token": None, "eos_token": "<|im_end|>"},
 }
 
 # --- Conversations --------------------------------------------------------------------------
@@ -221,6 +224,21 @@ TOOLS = [
 ]
 
 FAMILY_CASES = {
+    "qwen3": [
+        ("tools_calls_and_responses",
+         [m("system", "You are a weather bot."), m("user", "Weather in Paris and Rome?"),
+          {"role": "assistant", "content": "", "tool_calls": [
+              {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+              {"type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}]},
+          {"role": "tool", "content": "22°C"}, {"role": "tool", "content": "25°C"},
+          m("assistant", "<think>\nBoth answered.\n</think>\n\nParis 22°C, Rome 25°C.")],
+         False, {"tools": TOOLS}),
+        ("reasoning_content_field",
+         [m("user", "2+2?"), m("assistant", "4", reasoning_content="Simple sum."), m("user", "3+3?")], True, {}),
+        ("think_in_history",
+         [m("user", "Hi"), m("assistant", "<think>greet</think>Hello!"), m("user", "Bye"),
+          m("assistant", "<think>\n\nfarewell\n\n</think>\n\nGoodbye!")], False, {}),
+    ],
     "mistral_v03": [
         ("tools_and_tool_call",
          [m("user", "Weather in Paris?"),
@@ -400,7 +418,10 @@ def build_tokenizer(family):
         spec["eos_token"] = tok.eos_token
         spec["from"] = "models/SmolLM2-135M-Instruct"
         return tok
-    vocab = {"[UNK]": 0, spec["bos_token"]: 1, spec["eos_token"]: 2}
+    vocab = {"[UNK]": 0}
+    for t in (spec["bos_token"], spec["eos_token"]):
+        if t is not None:
+            vocab[t] = len(vocab)
     inner = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     inner.pre_tokenizer = pre_tokenizers.Whitespace()
     tok = PreTrainedTokenizerFast(tokenizer_object=inner, bos_token=spec["bos_token"], eos_token=spec["eos_token"])
