@@ -113,7 +113,7 @@ public final class ChatTemplate {
             if step == 0 { throw JinjaError.runtime("range() arg 3 must not be zero") }
             let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
             if count > 100_000 {
-                throw JinjaError(.security, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
+                throw JinjaError(.runtime, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
             }
             return .list((0..<count).map { .int(start + $0 * step) })
         })

@@ -432,7 +432,7 @@ final class JinjaInterpreter {
         case "%":
             if case .string(let fmt) = a { return .string(try pyPercentFormat(fmt, b)) }
             if let x = a.intLike, let y = b.intLike {
-                if y == 0 { throw JinjaError.runtime("integer division or modulo by zero") }
+                if y == 0 { throw JinjaError.runtime("integer modulo by zero") }
                 var r = x % y
                 if r != 0 && ((r < 0) != (y < 0)) { r += y }
                 return .int(r)
