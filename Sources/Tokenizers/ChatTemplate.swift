@@ -28,7 +28,7 @@ public struct ChatMessage {
 /// renders it: jinja2's ImmutableSandboxedEnvironment with trim_blocks and lstrip_blocks, the
 /// `raise_exception` and `strftime_now` globals, and a `tojson` filter that does not escape
 /// non-ASCII or HTML characters.
-public final class ChatTemplate {
+public final class ChatTemplate: @unchecked Sendable {  // immutable after init; each render has its own state
     public let source: String
     private let body: [JinjaStmt]
 
@@ -174,7 +174,7 @@ public struct ChatTemplateLoadError: Error, CustomStringConvertible {
 /// transformers finds them: `chat_template.jinja` (plus `additional_chat_templates/*.jinja`) if
 /// present, else `chat_template` in tokenizer_config.json — a string, or a list of
 /// `{"name", "template"}` of which "default" is used unless another name is asked for.
-public struct ChatTemplateConfig {
+public struct ChatTemplateConfig: Sendable {
     public var template: ChatTemplate
     /// The file the template came from.
     public var origin: String

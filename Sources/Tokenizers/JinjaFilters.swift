@@ -254,6 +254,7 @@ extension JinjaInterpreter {
             return .list(try items.filter { item in
                 let ok: Bool
                 if case .string(let test)? = args.positional.first {
+                    guard JinjaPredicates.exists(test) else { throw JinjaError.runtime("No test named '\(test)'.") }
                     ok = try applyTest(test, item, JinjaArguments(positional: Array(args.positional.dropFirst()), keywords: args.keywords))
                 } else {
                     ok = item.truthy
@@ -267,6 +268,7 @@ extension JinjaInterpreter {
                 let v = try attributePath(item, attr)
                 let ok: Bool
                 if args.positional.count > 1, case .string(let test) = args.positional[1] {
+                    guard JinjaPredicates.exists(test) else { throw JinjaError.runtime("No test named '\(test)'.") }
                     ok = try applyTest(test, v, JinjaArguments(positional: Array(args.positional.dropFirst(2)), keywords: args.keywords))
                 } else {
                     ok = v.truthy
@@ -394,7 +396,7 @@ extension JinjaInterpreter {
             if JinjaFilters.unsupported.contains(name) {
                 throw JinjaError.runtime("the '\(name)' filter is not supported by this interpreter")
             }
-            throw JinjaError.syntax("No filter named '\(name)'.", line: nil, column: nil)
+            throw JinjaError.runtime("No filter named '\(name)' found.")
         }
     }
 
@@ -474,7 +476,7 @@ extension JinjaInterpreter {
             default: return false
             }
         default:
-            throw JinjaError.syntax("No test named '\(name)'.", line: nil, column: nil)
+            throw JinjaError.runtime("No test named '\(name)' found.")
         }
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 // Values of the Jinja interpreter, modelled on the Python objects jinja2 hands to templates
 // (str, int, float, bool, None, list, tuple, dict, jinja2's Undefined and Namespace).
 // Printing, equality, ordering and truthiness follow Python so that output is byte-identical.
@@ -242,6 +244,25 @@ extension JinjaValue {
     /// keep a specific order.
     public init(any value: Any?) {
         guard let value else { self = .none; return }
+        // An Optional boxed inside Any.
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            self = mirror.children.first.map { JinjaValue(any: $0.value) } ?? .none
+            return
+        }
+        // Exact Swift types first: a bridged NSNumber may also cast to Bool or Int.
+        let type = Swift.type(of: value)
+        if type == Bool.self { self = .bool(value as! Bool); return }
+        if type == Int.self { self = .int(value as! Int); return }
+        if type == Double.self { self = .float(value as! Double); return }
+        if let n = value as? NSNumber, type != String.self {
+            switch String(cString: n.objCType) {
+            case "c", "B": self = .bool(n.boolValue)
+            case "f", "d": self = .float(n.doubleValue)
+            default: self = .int(n.intValue)
+            }
+            return
+        }
         switch value {
         case let v as JinjaValue: self = v
         case let v as String: self = .string(v)
@@ -261,8 +282,8 @@ extension JinjaValue {
             self = .dict(JinjaDict(v.keys.sorted().map { ($0, JinjaValue(any: v[$0] ?? nil)) }))
         case let v as [String: Any]:
             self = .dict(JinjaDict(v.keys.sorted().map { ($0, JinjaValue(any: v[$0])) }))
-        default:
-            if String(describing: type(of: value)) == "NSNull" { self = .none } else { self = .string(String(describing: value)) }
+        case is NSNull: self = .none
+        default: self = .string(String(describing: value))
         }
     }
 }

@@ -78,7 +78,8 @@ struct ChatTemplateErrorTests {
         #expect(e.description.contains("line 3") && e.description.contains("No user messages, please"))
 
         e = try #require(renderError("{% if false %}{{ x | nosuchfilter }}{% endif %}\n{% if true %}{{ x | nosuchfilter }}{% endif %}"))
-        #expect(e.kind == .syntax)
+        #expect(e.kind == .runtime)
+        #expect(e.message == "No filter named 'nosuchfilter' found.")
         #expect(e.line == 2)
     }
 
@@ -199,5 +200,24 @@ struct ChatTemplateErrorTests {
         let out = try config.template.render(messages: [["role": "user", "content": "What is the capital of France?"]],
                                              addGenerationPrompt: true, bosToken: config.bosToken, eosToken: config.eosToken)
         #expect(out == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
+    }
+}
+
+@Suite("Chat template inputs from Swift values")
+struct ChatTemplateInputTests {
+    @Test("JSONSerialization values keep their types (bool vs int vs float vs null)")
+    func jsonSerializationValues() throws {
+        let data = Data(#"[{"role": "user", "content": "x", "flag": true, "n": 1, "zero": 0, "f": 1.5, "nothing": null}]"#.utf8)
+        let messages = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let t = try ChatTemplate(source: "{% set m = messages[0] %}{{ m.flag is boolean }}{{ m.n is integer }}{{ m.zero is integer }}{{ m.f is float }}{{ m.nothing is none }}|{{ m.flag }} {{ m.n }} {{ m.zero }} {{ m.f }} {{ m.nothing }}")
+        #expect(try t.render(messages: messages) == "TrueTrueTrueTrueTrue|True 1 0 1.5 None")
+    }
+
+    @Test("Swift optionals and nested collections")
+    func swiftValues() throws {
+        let maybe: String? = nil
+        let t = try ChatTemplate(source: "{{ a is none }}{{ b }}{{ c|tojson }}{{ d is boolean }}")
+        let out = try t.render(messages: [[String: Any]](), extra: ["a": maybe as Any, "b": [1, 2] as [Int], "c": ["z": 1, "a": [true, 2.5]] as [String: Any], "d": false])
+        #expect(out == #"True[1, 2]{"a": [true, 2.5], "z": 1}True"#)
     }
 }
