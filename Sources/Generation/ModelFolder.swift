@@ -12,6 +12,8 @@ public struct ModelFolder: Sendable {
     public let defaultTopK: Int?
     public let defaultTopP: Float?
     public let defaultRepetitionPenalty: Float?
+    /// generation_config.json's do_sample: whether the model's authors meant it to be sampled.
+    public let doSample: Bool
 
     public var modelFile: String { path + "/model.onnx" }
     public var tokenizerFile: String { path + "/tokenizer.json" }
@@ -40,6 +42,7 @@ public struct ModelFolder: Sendable {
         defaultTopK = (generation["top_k"] as? NSNumber)?.intValue
         defaultTopP = (generation["top_p"] as? NSNumber)?.floatValue
         defaultRepetitionPenalty = (generation["repetition_penalty"] as? NSNumber)?.floatValue
+        doSample = (generation["do_sample"] as? NSNumber)?.boolValue ?? false
     }
 
     static func json(_ file: String) throws(ModelFolderError) -> [String: Any] {
