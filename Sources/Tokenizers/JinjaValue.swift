@@ -429,17 +429,33 @@ func pyEqual(_ a: JinjaValue, _ b: JinjaValue) -> Bool {
     }
 }
 
-/// Python's `<`; nil result means the operands are not comparable (TypeError).
-func pyLess(_ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
+/// Python's ordering comparison `a op b` for op in <, <=, >, >= (sequences compare their first
+/// differing items with the same operator, as Python does).
+func pyOrder(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
+    func apply<T: Comparable>(_ x: T, _ y: T) -> Bool {
+        switch op {
+        case "<": return x < y
+        case "<=": return x <= y
+        case ">": return x > y
+        default: return x >= y
+        }
+    }
+    if case .undefined(let u) = a { throw JinjaError.undefined(u) }
+    if case .undefined(let u) = b { throw JinjaError.undefined(u) }
     switch (a, b) {
     case (.string(let x), .string(let y)):
-        return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars) { $0.value < $1.value }
+        let xs = x.unicodeScalars.map(\.value), ys = y.unicodeScalars.map(\.value)
+        for (p, q) in zip(xs, ys) where p != q { return apply(p, q) }
+        return apply(xs.count, ys.count)
     case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
-        for (p, q) in zip(x, y) where !pyEqual(p, q) { return try pyLess(p, q) }
-        return x.count < y.count
+        for (p, q) in zip(x, y) where !pyEqual(p, q) { return try pyOrder(op, p, q) }
+        return apply(x.count, y.count)
     default:
-        if let x = a.intLike, let y = b.intLike { return x < y }
-        if let x = a.number, let y = b.number { return x < y }
-        throw JinjaError.runtime("'<' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
+        if let x = a.intLike, let y = b.intLike { return apply(x, y) }
+        if let x = a.number, let y = b.number { return apply(x, y) }
+        throw JinjaError.runtime("'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
     }
 }
+
+/// Python's `a < b`.
+func pyLess(_ a: JinjaValue, _ b: JinjaValue) throws -> Bool { try pyOrder("<", a, b) }
