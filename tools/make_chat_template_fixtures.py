@@ -17,8 +17,10 @@ models/SmolLM2-135M-Instruct/ exists (tools/make_smollm2.py), SmolLM2's template
 from it with AutoTokenizer instead.
 """
 
+import copy
 import json
 import os
+import random
 import sys
 
 import jinja2
@@ -481,6 +483,24 @@ JINJA_CASES = [
 ]
 
 
+RANDOM_PIECES = ["hi", " ", "\n", "  lead", "trail  ", "\t", "é", "👍🏽", "{{ x }}", "{% if %}", "'", '"', "\\",
+                 "<|im_end|>", "</s>", "[INST]", "\r\n", "", "</think>", "<think>", "<tool_response>", "xxxxx"]
+RANDOM_ROLES = ["user", "assistant", "system", "tool", "user", "assistant", "user"]
+
+
+def random_conversations(family, count=15):
+    """Seeded random conversations (roles in any order, awkward text), the same on every run."""
+    rng = random.Random(f"{family}-conversations")
+    out = []
+    for n in range(count):
+        messages = []
+        for _ in range(rng.randint(1, 6)):
+            content = "".join(rng.choice(RANDOM_PIECES) for _ in range(rng.randint(0, 5)))
+            messages.append({"role": rng.choice(RANDOM_ROLES), "content": content})
+        out.append((f"random_{n:02d}", messages, rng.random() < 0.5, {}))
+    return out
+
+
 def build_tokenizer(family):
     spec = FAMILIES[family]
     if family == "smollm2" and os.path.exists(os.path.join(SMOLLM2_DIR, "tokenizer_config.json")):
@@ -515,7 +535,8 @@ def render_family(family):
     if extra_special:
         print(f"note: {family} tokenizer also passes {sorted(extra_special)} to the template", file=sys.stderr)
     cases = []
-    all_cases = [(n, msgs, agp, {}) for n, msgs, agp in COMMON] + FAMILY_CASES.get(family, [])
+    all_cases = ([(n, msgs, agp, {}) for n, msgs, agp in COMMON] + FAMILY_CASES.get(family, [])
+                 + random_conversations(family))
     for name, messages, agp, extra in all_cases:
         case = {"name": name, "messages": messages, "add_generation_prompt": agp}
         if extra:
@@ -523,7 +544,7 @@ def render_family(family):
         kwargs = dict(extra)
         tools = kwargs.pop("tools", None)
         try:
-            case["output"] = tok.apply_chat_template(messages, tools=tools, tokenize=False,
+            case["output"] = tok.apply_chat_template(copy.deepcopy(messages), tools=tools, tokenize=False,
                                                      add_generation_prompt=agp, **kwargs)
         except Exception as e:  # jinja2.TemplateError (raise_exception, UndefinedError) or TypeError
             case["error"] = error_record(e)
