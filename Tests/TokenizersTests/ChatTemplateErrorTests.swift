@@ -133,6 +133,8 @@ struct ChatTemplateErrorTests {
         let config = try ChatTemplateConfig.load(modelDirectory: dir)
         #expect(config.bosToken == "<s>")
         #expect(config.eosToken == "</s>")
+        #expect(config.specialTokens.keys.sorted() == ["bos_token", "eos_token"])
+        #expect(try config.render(messages: [ChatMessage(role: "user", content: "hi")]) == "<s>[user]hi</s>")
         #expect(config.origin.hasSuffix("tokenizer_config.json"))
         let out = try config.template.render(messages: [["role": "user", "content": "hi"]], bosToken: config.bosToken, eosToken: config.eosToken)
         #expect(out == "<s>[user]hi</s>")
@@ -197,8 +199,9 @@ struct ChatTemplateErrorTests {
         let config = try ChatTemplateConfig.load(modelDirectory: dir)
         let golden = try String(contentsOfFile: Fixtures.path("chat_templates/smollm2.jinja"), encoding: .utf8)
         #expect(config.template.source == golden)
-        let out = try config.template.render(messages: [["role": "user", "content": "What is the capital of France?"]],
-                                             addGenerationPrompt: true, bosToken: config.bosToken, eosToken: config.eosToken)
+        let out = try config.render(messages: [ChatMessage(role: "user", content: "What is the capital of France?")],
+                                    addGenerationPrompt: true)
+        #expect(config.specialTokens["eos_token"]?.stringValue == "<|im_end|>")
         #expect(out == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
     }
 }
