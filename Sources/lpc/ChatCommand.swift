@@ -22,7 +22,7 @@ struct ChatCommand: ParsableCommand {
             let tokenizer = try Tokenizer(contentsOfFile: folder.tokenizerFile)
             let model = try LanguageModel(path: folder.modelFile)
             let options = try generation.samplingOptions(folder: folder)
-            var messages: [[String: Any]] = system.map { [["role": "system", "content": $0]] } ?? []
+            var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
             var cache = model.emptyCache()
             var cachedIDs: [Int] = []
             let interactive = isatty(STDIN_FILENO) != 0
@@ -33,11 +33,11 @@ struct ChatCommand: ParsableCommand {
                 if text.isEmpty { continue }
                 if text == "/quit" { break }
                 if text == "/reset" {
-                    messages = system.map { [["role": "system", "content": $0]] } ?? []
+                    messages = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
                     continue
                 }
-                messages.append(["role": "user", "content": text])
-                let prompt = try renderChat(messages, folder: folder, tokenizer: tokenizer)
+                messages.append(ChatMessage(role: "user", content: text))
+                let prompt = try renderChat(.list(messages.map(\.jinjaValue)), folder: folder, tokenizer: tokenizer)
                 // Reuse the cache up to the first token where this prompt differs from what it holds.
                 let shared = zip(cachedIDs, prompt).prefix { $0 == $1 }.count
                 cache.truncate(to: min(shared, prompt.count - 1))
@@ -54,7 +54,7 @@ struct ChatCommand: ParsableCommand {
                 let rest = detokenizer.finish()
                 reply += rest
                 FileHandle.standardOutput.write(Data((rest + "\n").utf8))
-                messages.append(["role": "assistant", "content": reply])
+                messages.append(ChatMessage(role: "assistant", content: reply))
                 cache = generator.cache
                 cachedIDs = Array(generator.history.prefix(cache.length))
             }

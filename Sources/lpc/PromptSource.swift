@@ -35,31 +35,35 @@ struct PromptOptions: ParsableArguments {
             }
             return ids.map(\.intValue)
         }
-        var chat: [[String: Any]]
+        var chat: [JinjaValue]
         if let messages {
             let data = try readFile(messages)
+            // Validate the shape with Foundation, then keep the file's key order for the template.
             guard let list = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else {
                 throw CLIError("\(messages): expected a JSON array of messages [{\"role\": \"user\", \"content\": \"…\"}]")
             }
             for (index, message) in list.enumerated() where !(message["role"] is String) || message["content"] == nil {
                 throw CLIError("\(messages): message \(index) needs a string 'role' and a 'content'")
             }
-            chat = list
+            guard case let .list(parsed) = try JinjaJSON.parse([UInt8](data)) else {
+                throw CLIError("\(messages): expected a JSON array of messages")
+            }
+            chat = parsed
         } else {
             if noChatTemplate { return try tokenizer.encode(prompt ?? "", addSpecialTokens: true) }
-            chat = [["role": "user", "content": prompt ?? ""]]
+            chat = [ChatMessage(role: "user", content: prompt ?? "").jinjaValue]
         }
-        if let system { chat.insert(["role": "system", "content": system], at: 0) }
-        return try renderChat(chat, folder: folder, tokenizer: tokenizer)
+        if let system { chat.insert(ChatMessage(role: "system", content: system).jinjaValue, at: 0) }
+        return try renderChat(.list(chat), folder: folder, tokenizer: tokenizer)
     }
 }
 
-/// Renders messages with the folder's chat template (generation prompt added) and encodes them
-/// without adding special tokens again (the template writes them).
-func renderChat(_ messages: [[String: Any]], folder: ModelFolder, tokenizer: Tokenizer) throws -> [Int] {
+/// Renders messages with the folder's chat template (generation prompt added, the tokenizer
+/// config's special tokens in scope, as transformers does) and encodes them without adding special
+/// tokens again (the template writes them).
+func renderChat(_ messages: JinjaValue, folder: ModelFolder, tokenizer: Tokenizer) throws -> [Int] {
     let config = try ChatTemplateConfig.load(modelDirectory: folder.path)
-    let text = try config.template.render(messages: messages, addGenerationPrompt: true,
-                                          bosToken: config.bosToken, eosToken: config.eosToken)
+    let text = try config.render(messages: messages, addGenerationPrompt: true)
     return try tokenizer.encode(text, addSpecialTokens: false)
 }
 
