@@ -197,6 +197,13 @@ def corpus() -> list[str]:
     ]:
         add(s)
 
+    # Normalization edge cases (astral base + marks, archaic jamo, leading non-starters to reorder,
+    # compatibility marks that compose), also at the start of the text for Metaspace(first).
+    for s in ["\U00010070\u0323\u0301", "x\U000E0049\u033b\u0304", "\u1104\u1176", "\u1100\u1161\u11a8\u11ff",
+              "\U00010376\u0f81\U00020090", "\u065c\u06d7\u05c2\u059f aa", "\u0e3a\u0e4b\u0e18\u2714", "ｶﾞｷﾞ",
+              "\u0344\u0f73\u0f75", "\u2000\u2001 \u2126\u212a\u212b", "\uf900\uf901\U0002f800", "\u00c5\u0327\u0301"]:
+        add(s)
+
     # Deterministic random mixtures of fragments, to reach well over 300 strings.
     rng = random.Random(1234)
     pieces = [
@@ -209,6 +216,26 @@ def corpus() -> list[str]:
     while len(c) < 420:
         n = rng.randint(2, 14)
         add("".join(rng.choice(pieces) for _ in range(n)))
+    # Random code points from many blocks (marks, jamo, astral letters, tags, variation selectors).
+    blocks = [(0x20, 0x7E), (0x00, 0x1F), (0xA0, 0x2FF), (0x300, 0x36F), (0x370, 0x4FF), (0x590, 0x6FF),
+              (0x900, 0x97F), (0xE00, 0xE7F), (0x1100, 0x11FF), (0x1E00, 0x1FFF), (0x2000, 0x218F),
+              (0x3000, 0x30FF), (0x4E00, 0x4E80), (0xAC00, 0xAC40), (0xFB00, 0xFB4F), (0xFE00, 0xFE0F),
+              (0xFF00, 0xFFEF), (0x10000, 0x1007F), (0x1D400, 0x1D7FF), (0x1F300, 0x1FAFF), (0xE0000, 0xE007F)]
+    while len(c) < 600:
+        out = []
+        for _ in range(rng.randint(1, 10)):
+            r = rng.random()
+            if r < 0.45:
+                a, b = rng.choice(blocks)
+                out.append("".join(chr(rng.randint(a, b)) for _ in range(rng.randint(1, 5))))
+            elif r < 0.8:
+                out.append(rng.choice(pieces))
+            else:
+                src = rng.choice(c)
+                if src:
+                    i = rng.randrange(len(src))
+                    out.append(src[i:i + rng.randint(1, 16)])
+        add("".join(ch for ch in "".join(out) if not 0xD800 <= ord(ch) < 0xE000))
 
     seen, out = set(), []
     for s in c:

@@ -74,46 +74,136 @@ struct SequenceNormalizer: Normalizer {
 
 enum UnicodeForm: Sendable { case nfc, nfd, nfkc, nfkd }
 
-struct UnicodeNormalizer: Normalizer {
-    let form: UnicodeForm
+/// Unicode normalization. Composition uses the standard library's NFC (`String._nfcCodeUnits`);
+/// decomposition is done scalar by scalar (Foundation's single-scalar mappings, cached) followed by
+/// canonical reordering. Foundation's whole-string NFC/NFKC on Linux is not used: it composes
+/// across astral scalars (U+10070 U+0301 -> U+1E55) and misses some compositions.
+enum UnicodeNormalization {
+    final class DecompositionCache: @unchecked Sendable {
+        private var canonical: [UInt32: [UInt32]] = [:]
+        private var compatibility: [UInt32: [UInt32]] = [:]
+        private let lock = NSLock()
 
-    static func apply(_ form: UnicodeForm, _ text: String) -> String {
-        switch form {
-        case .nfc: return text.precomposedStringWithCanonicalMapping
-        case .nfd: return text.decomposedStringWithCanonicalMapping
-        // NFKC as NFKD + canonical composition: Foundation's direct NFKC misses compositions of
-        // marks that come from compatibility decompositions (ｶﾞ -> カ U+3099 instead of ガ).
-        case .nfkc: return text.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping
-        case .nfkd: return text.decomposedStringWithCompatibilityMapping
+        func decomposition(_ v: UInt32, compatibility compat: Bool) -> [UInt32] {
+            lock.lock()
+            if let d = compat ? compatibility[v] : canonical[v] { lock.unlock(); return d }
+            lock.unlock()
+            let s = String(Character(Unicode.Scalar(v)!))
+            let mapped = compat ? s.decomposedStringWithCompatibilityMapping : s.decomposedStringWithCanonicalMapping
+            let d = mapped.unicodeScalars.map(\.value)
+            lock.lock()
+            if compat { compatibility[v] = d } else { canonical[v] = d }
+            lock.unlock()
+            return d
         }
     }
 
+    static let cache = DecompositionCache()
+
+    /// Full decomposition plus canonical ordering. `origins` (one per input scalar) stay in place
+    /// when marks are reordered: HF assigns alignments positionally while consuming its input.
+    static func decompose(_ scalars: [UInt32], origins: [Int32]?, compatibility: Bool) -> ([UInt32], [Int32]) {
+        var out: [UInt32] = []
+        var outOrigins: [Int32] = []
+        out.reserveCapacity(scalars.count)
+        for (k, v) in scalars.enumerated() {
+            let origin = origins?[k] ?? 0
+            // No scalar below U+00A0 decomposes; below U+00C0 only compatibility mappings exist.
+            if v < 0xA0 || (!compatibility && v < 0xC0) {
+                out.append(v); outOrigins.append(origin)
+            } else if v >= 0xAC00 && v <= 0xD7A3 {
+                let sIndex = v - 0xAC00
+                out.append(0x1100 + sIndex / 588); outOrigins.append(origin)
+                out.append(0x1161 + (sIndex % 588) / 28); outOrigins.append(origin)
+                if sIndex % 28 != 0 { out.append(0x11A7 + sIndex % 28); outOrigins.append(origin) }
+            } else {
+                for d in cache.decomposition(v, compatibility: compatibility) { out.append(d); outOrigins.append(origin) }
+            }
+        }
+        // Canonical ordering: stable sort of each run of non-starters by combining class.
+        var i = 0
+        while i < out.count {
+            guard ccc(out[i]) != 0 else { i += 1; continue }
+            var j = i
+            while j < out.count && ccc(out[j]) != 0 { j += 1 }
+            if j - i > 1 {
+                let run = (i..<j).map { (out[$0], outOrigins[$0]) }
+                let sorted = run.enumerated().sorted { a, b in
+                    let ca = ccc(a.element.0), cb = ccc(b.element.0)
+                    return ca != cb ? ca < cb : a.offset < b.offset
+                }
+                for (k, e) in sorted.enumerated() { out[i + k] = e.element.0 }
+            }
+            i = j
+        }
+        return (out, outOrigins)
+    }
+
+    @inline(__always)
+    static func ccc(_ v: UInt32) -> UInt8 {
+        v < 0x300 ? 0 : Unicode.Scalar(v)!.properties.canonicalCombiningClass.rawValue
+    }
+
+    /// NFC of decomposed, canonically ordered scalars (the standard library's NFC does not reorder
+    /// a leading run of non-starters, so ordering is done here first).
+    static func compose(_ scalars: [UInt32]) -> [UInt8] { string(fromScalars: scalars)._nfcCodeUnits }
+
+    /// Whether every scalar is below `limit` (lead bytes of UTF-8 grow with the scalar value).
+    static func allBelow(_ bytes: [UInt8], leadByte limit: UInt8) -> Bool {
+        bytes.withUnsafeBufferPointer { p in !p.contains { $0 >= limit } }
+    }
+
+    static func apply(_ form: UnicodeForm, _ bytes: [UInt8]) -> [UInt8] {
+        switch form {
+        case .nfc:
+            // Scalars below U+0300 (lead byte < 0xCC) are all NFC and never compose with each other.
+            if allBelow(bytes, leadByte: 0xCC) { return bytes }
+            return compose(decompose(scalars(of: bytes), origins: nil, compatibility: false).0)
+        case .nfd: return utf8(of: decompose(scalars(of: bytes), origins: nil, compatibility: false).0)
+        case .nfkd: return utf8(of: decompose(scalars(of: bytes), origins: nil, compatibility: true).0)
+        case .nfkc:
+            return compose(decompose(scalars(of: bytes), origins: nil, compatibility: true).0)
+        }
+    }
+}
+
+struct UnicodeNormalizer: Normalizer {
+    let form: UnicodeForm
+
     func normalize(_ s: inout NormString, track: Bool) {
         if s.isASCII { return }
-        let text = string(fromValidUTF8: s.bytes)
         if !track {
-            s = NormString(bytes: Array(UnicodeNormalizer.apply(form, text).utf8), origins: [])
+            s = NormString(bytes: UnicodeNormalization.apply(form, s.bytes), origins: [])
             return
         }
-        // With origins: normalize grapheme cluster by grapheme cluster (normalization does not
-        // cross cluster boundaries). Output scalar k of a cluster takes the origin of input scalar
-        // min(k, count - 1): unchanged clusters keep theirs, and characters that decompose share
-        // the origin of the character they come from, as in HF's alignments.
-        var b = NormBuilder(track: true, capacity: s.bytes.count)
-        var offset = 0
-        for ch in text {
-            var inOrigins: [Int32] = []
-            var o = offset
-            for u in ch.unicodeScalars {
-                inOrigins.append(s.origins[o])
-                o += utf8Length(scalar: u.value)
+        // Per-scalar origins of the input.
+        var inScalars: [UInt32] = [], inOrigins: [Int32] = []
+        s.forEachScalar { v, origin, _ in inScalars.append(v); inOrigins.append(origin) }
+        switch form {
+        case .nfd, .nfkd:
+            let (out, origins) = UnicodeNormalization.decompose(inScalars, origins: inOrigins, compatibility: form == .nfkd)
+            var b = NormBuilder(track: true, capacity: s.bytes.count)
+            for (v, o) in zip(out, origins) { b.append(scalar: v, origin: o) }
+            s = b.result
+        case .nfc, .nfkc:
+            let (scalarsIn, originsIn) = UnicodeNormalization.decompose(inScalars, origins: inOrigins, compatibility: form == .nfkc)
+            // Compose grapheme cluster by grapheme cluster (composition does not cross cluster
+            // boundaries). Output scalar k of a cluster takes the origin of input scalar
+            // min(k, count - 1): unchanged clusters keep theirs, composed characters take their
+            // first scalar's, as HF's alignments do.
+            let text = string(fromScalars: scalarsIn)
+            var b = NormBuilder(track: true, capacity: s.bytes.count)
+            var k = 0
+            for ch in text {
+                let n = ch.unicodeScalars.count
+                let origins = Array(originsIn[k..<(k + n)])
+                for (i, v) in scalars(of: UnicodeNormalization.compose(ch.unicodeScalars.map(\.value))).enumerated() {
+                    b.append(scalar: v, origin: origins[min(i, n - 1)])
+                }
+                k += n
             }
-            for (k, u) in UnicodeNormalizer.apply(form, String(ch)).unicodeScalars.enumerated() {
-                b.append(scalar: u.value, origin: inOrigins[min(k, inOrigins.count - 1)])
-            }
-            offset = o
+            s = b.result
         }
-        s = b.result
     }
 }
 
