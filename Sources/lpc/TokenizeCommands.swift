@@ -65,20 +65,25 @@ struct DetokenizeCommand: ParsableCommand {
         do {
             let tokenizer = try Tokenizer(contentsOfFile: self.tokenizer)
             let input = FileHandle.standardInput.readDataToEndOfFile()
-            guard let array = try? JSONSerialization.jsonObject(with: input) as? [Any] else {
-                throw CLIError("standard input must be a JSON array of token ids, e.g. [1, 2, 3]")
-            }
-            var ids: [Int] = []
-            for (index, element) in array.enumerated() {
-                guard let number = element as? NSNumber, !(element is Bool), number.doubleValue == number.doubleValue.rounded() else {
-                    throw CLIError("element \(index) of the input array is not an integer token id")
-                }
-                ids.append(number.intValue)
-            }
+            let ids = try decodeTokenIDs(input)
             print(jsonFragment(try tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)))
         } catch {
             exitWithError(error)
         }
+    }
+}
+
+/// A JSON array of integer token ids; errors name the offending element.
+func decodeTokenIDs(_ data: Data) throws -> [Int] {
+    do {
+        return try JSONDecoder().decode([Int].self, from: data)
+    } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+        if let index = context.codingPath.last?.intValue {
+            throw CLIError("element \(index) of the input array is not an integer token id")
+        }
+        throw CLIError("standard input must be a JSON array of token ids, e.g. [1, 2, 3]")
+    } catch {
+        throw CLIError("standard input must be a JSON array of token ids, e.g. [1, 2, 3]")
     }
 }
 
