@@ -105,3 +105,28 @@ struct GenerateCLITests {
         }
     }
 }
+
+@Suite("Chat template errors through the CLI")
+struct TemplateErrorCLITests {
+    @Test func brokenTemplateNamesItsLine() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lpc-broken-template-\(UUID())")
+        try FileManager.default.copyItem(atPath: Fixtures.path("chat_model"), toPath: folder.path)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = #"{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{% for m in messages %}\n{{ m['content'] }\n{% endfor %}"}"#
+        try Data(config.utf8).write(to: folder.appendingPathComponent("tokenizer_config.json"))
+        let result = try CLI.run(["generate", "--model", folder.path, "--prompt", "Hi"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("line 2"), "\(result.stderr)")
+    }
+
+    @Test func raiseExceptionMessageReachesTheUser() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lpc-raising-template-\(UUID())")
+        try FileManager.default.copyItem(atPath: Fixtures.path("chat_model"), toPath: folder.path)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = #"{"chat_template": "{{ raise_exception('Conversation roles must alternate') }}"}"#
+        try Data(config.utf8).write(to: folder.appendingPathComponent("tokenizer_config.json"))
+        let result = try CLI.run(["generate", "--model", folder.path, "--prompt", "Hi"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("Conversation roles must alternate"), "\(result.stderr)")
+    }
+}
