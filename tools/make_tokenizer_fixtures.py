@@ -16,6 +16,8 @@
                                 components_b   NFD, Split behaviours/invert, Metaspace(first) after a
                                                Strip normalizer, end_of_word_suffix, fuse_unk
                                 components_c   Whitespace pre-tokenizer, NFKD, Lowercase, no decoder
+                                components_d   BertNormalizer, StripAccents, BertPreTokenizer,
+                                               CharDelimiterSplit, BPEDecoder, truncation and padding
                                 gpt2_bpe       SmolLM2-like: Digits + ByteLevel(use_regex, GPT-2 regex),
                                                ChatML special tokens, merges as strings
                                 qwen2_bpe      NFC, Split(Qwen2 regex: single digits), ByteLevel with
@@ -473,6 +475,23 @@ def qwen2_bpe(text: list[str]) -> Tokenizer:
     return tok
 
 
+def components_d(text: list[str]) -> Tokenizer:
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([
+        normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True),
+        normalizers.StripAccents()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(), pre_tokenizers.CharDelimiterSplit("x")])
+    trainer = trainers.BpeTrainer(vocab_size=900, show_progress=False, limit_alphabet=200, end_of_word_suffix="</w>",
+                                  special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]"])
+    tok.train_from_iterator(text, trainer)
+    tok.decoder = decoders.BPEDecoder(suffix="</w>")
+    tok.post_processor = processors.BertProcessing(sep=("[SEP]", tok.token_to_id("[SEP]")),
+                                                   cls=("[CLS]", tok.token_to_id("[CLS]")))
+    tok.enable_truncation(max_length=48)
+    tok.enable_padding(pad_id=tok.token_to_id("[PAD]"), pad_token="[PAD]", pad_to_multiple_of=8)
+    return tok
+
+
 def whitespace_variant(text: list[str]) -> Tokenizer:
     """Whitespace pre-tokenizer + NFKD + BertNormalizer-free lowercase; byte-level alphabet not needed."""
     tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
@@ -542,7 +561,7 @@ def main() -> int:
         print("note: models/SmolLM2-135M-Instruct/tokenizer.json not found; skipping smollm2", file=sys.stderr)
     for name, fn in [("llama3_bpe", llama3_bpe), ("sp_llama2", sp_llama2), ("sp_metaspace", sp_metaspace),
                      ("components_a", components_a), ("components_b", components_b),
-                     ("components_c", whitespace_variant), ("gpt2_bpe", gpt2_bpe), ("qwen2_bpe", qwen2_bpe)]:
+                     ("components_c", whitespace_variant), ("components_d", components_d), ("gpt2_bpe", gpt2_bpe), ("qwen2_bpe", qwen2_bpe)]:
         tok = fn(text)
         if isinstance(tok, str):  # hand-laid-out JSON (keeps e.g. merges as "a b" strings)
             (OUT / f"{name}.tokenizer.json").write_text(tok, encoding="utf-8")

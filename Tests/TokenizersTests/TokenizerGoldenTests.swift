@@ -8,7 +8,7 @@ import TestSupport
 enum TokenizerGoldens {
     /// Every tokenizer the generator writes (the manifest must list exactly these).
     static let names = ["smollm2", "llama3_bpe", "sp_llama2", "sp_metaspace", "gpt2_bpe", "qwen2_bpe",
-                        "components_a", "components_b", "components_c"]
+                        "components_a", "components_b", "components_c", "components_d"]
 
     struct Case {
         let text: String
