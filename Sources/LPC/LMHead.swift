@@ -17,8 +17,9 @@ public final class FrozenLMHead: @unchecked Sendable {
     public let hiddenSize: Int
     /// Rows per sgemm chunk: the scratch logits are [rowsPerChunk, vocab] floats.
     public var rowsPerChunk: Int
-    /// Threads for the per-row softmax (the sgemm uses OpenBLAS's own threads).
-    public var threads: Int = 1
+    /// Threads for the per-row softmax over the vocabulary (the sgemms use OpenBLAS's own threads;
+    /// the two never run at the same time). Default: the active processor count, at most 8.
+    public var threads: Int = min(8, ProcessInfo.processInfo.activeProcessorCount)
 
     public init(weight: Tensor) throws {
         guard weight.dtype == .float32, weight.rank == 2, weight.shape[0] > 0, weight.shape[1] > 0 else {
