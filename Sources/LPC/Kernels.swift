@@ -133,57 +133,53 @@ func logSoftmaxBackward(logProbs: UnsafePointer<Float>, dy: UnsafePointer<Float>
 
 // MARK: vectorised exp for the LM head's softmax over the vocabulary
 
-/// exp(x) for x ≤ 0 (Cephes expf polynomial, ≤ 2 ulp on [−87, 0]; below −87 returns ≈ 1e-38).
+/// exp(x) for x ≤ 0 (≤ 2 ulp on [−87, 0]; below −87 returns ≈ 1e-38), written so that LLVM
+/// vectorises loops over it (no calls, no generic SIMD helpers): round-to-nearest by the 1.5·2²³ trick, Cephes polynomial.
 @inline(__always)
-func expNonPositive(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    let x = x.replacing(with: -87, where: x .< -87)
-    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+func expNonPositiveScalar(_ x0: Float) -> Float {
+    let x = x0 < -87 ? -87 : x0
+    let t = x * 1.44269504088896341 + 12582912.0
+    let n = t - 12582912.0
+    let ni = Int32(bitPattern: t.bitPattern) &- 0x4B40_0000
     var r = x - n * 0.693359375
     r = r - n * -2.12194440e-4
-    var p = SIMD16<Float>(repeating: 1.9875691500E-4)
+    var p: Float = 1.9875691500E-4
     p = p * r + 1.3981999507E-3
     p = p * r + 8.3334519073E-3
     p = p * r + 4.1665795894E-2
     p = p * r + 1.6666665459E-1
     p = p * r + 5.0000001201E-1
     p = p * (r * r) + r + 1
-    let bits = (SIMD16<Int32>(n, rounding: .toNearestOrEven) &+ 127) &<< 23
-    return p * unsafeBitCast(bits, to: SIMD16<Float>.self)
+    return p * Float(bitPattern: UInt32(bitPattern: (ni &+ 127) &<< 23))
 }
 
 /// In place over one row of `count` logits: returns (max, Σ exp(l − max)) and leaves exp(l − max).
-/// Rows need not be aligned (unaligned SIMD loads/stores).
+/// Three simple loops the optimiser vectorises (max, exp, sum with 16 partial sums).
 @inline(__always)
 func expShiftedRow(_ row: UnsafeMutablePointer<Float>, count: Int) -> (max: Float, sum: Float) {
+    var m0 = -Float.infinity, m1 = -Float.infinity, m2 = -Float.infinity, m3 = -Float.infinity
+    var j = 0
+    while j + 4 <= count {
+        m0 = row[j] > m0 ? row[j] : m0
+        m1 = row[j + 1] > m1 ? row[j + 1] : m1
+        m2 = row[j + 2] > m2 ? row[j + 2] : m2
+        m3 = row[j + 3] > m3 ? row[j + 3] : m3
+        j += 4
+    }
+    while j < count { m0 = row[j] > m0 ? row[j] : m0; j += 1 }
+    let mx = max(max(m0, m1), max(m2, m3))
+    for i in 0..<count { row[i] = expNonPositiveScalar(row[i] - mx) }
     let vecCount = count / 16
     let raw = UnsafeMutableRawPointer(row)
-    var m = SIMD16<Float>(repeating: -.infinity)
-    for i in 0..<vecCount { m = pointwiseMax(m, raw.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)) }
-    var mx = m.max()
-    for j in (vecCount * 16)..<count { mx = max(mx, row[j]) }
     var s = SIMD16<Float>(repeating: 0)
-    let mv = SIMD16<Float>(repeating: mx)
-    for i in 0..<vecCount {
-        let e = expNonPositive(raw.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self) - mv)
-        raw.storeBytes(of: e, toByteOffset: i * 64, as: SIMD16<Float>.self)
-        s += e
-    }
-    var total = s.sum()
-    for j in (vecCount * 16)..<count {
-        let e = exp(row[j] - mx)
-        row[j] = e
-        total += e
-    }
+    for i in 0..<vecCount { s += raw.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self) }
+    var total: Float = 0
+    for i in 0..<16 { total += s[i] }
+    for i in (vecCount * 16)..<count { total += row[i] }
     return (mx, total)
 }
 
 @inline(__always)
 func scaleRow(_ row: UnsafeMutablePointer<Float>, count: Int, by s: Float) {
-    let vecCount = count / 16
-    let raw = UnsafeMutableRawPointer(row)
-    for i in 0..<vecCount {
-        let v = raw.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self) * s
-        raw.storeBytes(of: v, toByteOffset: i * 64, as: SIMD16<Float>.self)
-    }
-    for j in (vecCount * 16)..<count { row[j] *= s }
+    for i in 0..<count { row[i] *= s }
 }

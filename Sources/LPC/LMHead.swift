@@ -28,7 +28,7 @@ public final class FrozenLMHead: @unchecked Sendable {
         self.weight = weight
         vocabSize = weight.shape[0]
         hiddenSize = weight.shape[1]
-        rowsPerChunk = max(1, min(256, (1 << 22) / vocabSize))
+        rowsPerChunk = max(1, min(256, (1 << 24) / vocabSize))  // SmolLM2: 256 rows, 50 MB scratch
     }
 
     public convenience init(weight: [Float], vocabSize: Int, hiddenSize: Int) throws {

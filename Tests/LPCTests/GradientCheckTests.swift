@@ -142,7 +142,7 @@ struct GradientCheckTests {
         var worst: Float = 0
         var x: Float = -87
         while x <= 0 {
-            let v = expNonPositive(SIMD16<Float>(repeating: x))[0]
+            let v = expNonPositiveScalar(x)
             worst = max(worst, abs(v - exp(x)) / exp(x))
             x += 0.0137
         }

@@ -42,3 +42,57 @@ struct ThroughputTests {
         }
     }
 }
+
+@Suite("LM head probe", .enabled(if: ProcessInfo.processInfo.environment["LPC_BENCH"] != nil))
+struct LMHeadProbe {
+    @Test("components of the LM head forward")
+    func components() throws {
+        let d = 576, V = 49152, C = 256
+        var rng = LPCRandom(seed: 1)
+        let W = (0..<(V * d)).map { _ in Float(rng.normal() * 0.05) }
+        let H = (0..<(C * d)).map { _ in Float(rng.normal()) }
+        var logits = [Float](repeating: 0, count: C * V)
+        var M = [Float](repeating: 0, count: C * d)
+        func time(_ label: String, flops: Double, _ body: () -> Void) {
+            body()
+            var ts: [Double] = []
+            for _ in 0..<5 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                body()
+                ts.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            ts.sort()
+            print("[probe] \(label): \(String(format: "%.4f", ts[2])) s, \(String(format: "%.1f", flops / ts[2] / 1e9)) GFLOP/s")
+        }
+        let f = 2.0 * Double(C) * Double(d) * Double(V)
+        let S = 1024
+        let a = [Float](repeating: 0.5, count: S * S)
+        var cc = [Float](repeating: 0, count: S * S)
+        time("calibration sgemm 1024³", flops: 2.0 * Double(S * S * S)) {
+            gemm(m: S, n: S, k: S, a, lda: S, a, ldb: S, &cc, ldc: S)
+        }
+        time("logits sgemm H·Wᵀ", flops: f) {
+            gemm(transB: true, m: C, n: V, k: d, H, lda: d, W, ldb: d, &logits, ldc: V)
+        }
+        time("M sgemm P·W", flops: f) {
+            gemm(m: C, n: d, k: V, logits, lda: V, W, ldb: d, &M, ldc: d)
+        }
+        time("exp rows (serial)", flops: Double(C * V)) {
+            logits.withUnsafeMutableBufferPointer { b in
+                for i in 0..<C { _ = expShiftedRow(b.baseAddress! + i * V, count: V) }
+            }
+        }
+        let head = try FrozenLMHead(weight: W, vocabSize: V, hiddenSize: d)
+        var scratch: [Float] = []
+        var lp = [Float](repeating: 0, count: C)
+        let ids = [Int32](repeating: 3, count: C)
+        for (threads, chunk) in [(1, 85), (2, 85), (2, 32), (2, 256)] {
+            head.threads = threads
+            head.rowsPerChunk = chunk
+            if H.count < chunk * d { continue }
+            time("tokenLogProbs with M, threads \(threads), chunk \(chunk)", flops: 2 * f) {
+                head.tokenLogProbs(hidden: H, ids: ids, rows: C, logProbs: &lp, expected: &M, scratch: &scratch)
+            }
+        }
+    }
+}
