@@ -4,8 +4,8 @@ import Testing
 
 /// Opt-in throughput probe at SmolLM2-135M scale (d 576, vocab 49152, K 32, r 64), random features.
 /// Prints pairs/s; asserts nothing about time. Run in release:
-///   LPC_BENCH=1 swift test -c release --filter ThroughputTests
-@Suite("Throughput probe", .enabled(if: ProcessInfo.processInfo.environment["LPC_BENCH"] != nil))
+///   LPC_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter ThroughputTests
+@Suite("Throughput probe", .serialized, .enabled(if: ProcessInfo.processInfo.environment["LPC_BENCH"] != nil))
 struct ThroughputTests {
     @Test("training step throughput at SmolLM2 scale")
     func trainingStep() throws {
@@ -41,10 +41,7 @@ struct ThroughputTests {
                   + "\(String(format: "%.2f", Double(pairs) / median)) pairs/s, LM head \(String(format: "%.0f", flops / median / 1e9)) GFLOP/s, threads \(head.threads)")
         }
     }
-}
 
-@Suite("LM head probe", .enabled(if: ProcessInfo.processInfo.environment["LPC_BENCH"] != nil))
-struct LMHeadProbe {
     @Test("components of the LM head forward")
     func components() throws {
         let d = 576, V = 49152, C = 256
