@@ -8,12 +8,14 @@ public enum LPCError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(String)
     case invalidBatch(String)
     case checkpoint(String)
+    case nonFinite(String)
 
     public var description: String {
         switch self {
         case .invalidConfig(let s): "invalid LPC configuration: \(s)"
         case .invalidBatch(let s): "invalid preference batch: \(s)"
         case .checkpoint(let s): "checkpoint: \(s)"
+        case .nonFinite(let s): "training diverged: \(s)"
         }
     }
 }

@@ -61,6 +61,8 @@ public struct PairScores: Sendable {
     /// p(z|x) and q(z|x,y_w≻y_l), [B, K] (empty without LPC).
     public var prior: [Float]
     public var posterior: [Float]
+    /// Batch metrics under this code (loss without the KL term; kl, entropies, code usage as usual).
+    public var metrics: LPCMetrics
     /// 1 if r_w > r_l, 0.5 on a tie, else 0 (LPC.md: accuracy counts ties as half in evaluation).
     public var accuracy: [Float] {
         zip(chosenRewards, rejectedRewards).map { $0 > $1 ? 1 : ($0 == $1 ? 0.5 : 0) }
@@ -195,8 +197,11 @@ public final class LPCModel: @unchecked Sendable {
         if !config.useLPC, code != .none {
             throw LPCError.invalidConfig("this head was trained without LPC: it has no codes (use CodeChoice.none)")
         }
-        return run(batch, noise: nil, settings: StepSettings(g: 0, temperature: 1), code: code, lossScale: 1,
-                   backward: false).scores
+        let result = run(batch, noise: nil, settings: StepSettings(g: 0, temperature: 1), code: code, lossScale: 1,
+                         backward: false)
+        var scores = result.scores
+        scores.metrics = result.metrics
+        return scores
     }
 
     final class Workspace {
@@ -333,7 +338,7 @@ public final class LPCModel: @unchecked Sendable {
         let beta = Double(config.effectiveBeta), scale = Double(config.rewardScale)
         let mean = config.effectiveLogRatio == .mean
         var scores = PairScores(chosenLogProbs: [], rejectedLogProbs: [], chosenRewards: [], rejectedRewards: [],
-                                codes: codesUsed, prior: [], posterior: [])
+                                codes: codesUsed, prior: [], posterior: [], metrics: LPCMetrics(codes: K))
         for i in 0..<B {
             let piW = seqLogp[2 * i], piL = seqLogp[2 * i + 1]
             let refW = Double(batch.referenceLogProbs[2 * i]), refL = Double(batch.referenceLogProbs[2 * i + 1])

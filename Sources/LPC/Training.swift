@@ -94,8 +94,12 @@ public final class LPCTraining: @unchecked Sendable {
             metrics.merge(try model.forwardBackward(batch, noise: n, settings: settings, lossScale: scale))
         }
         let o = optimizerConfig
-        let norm = model.withParametersAndGradients { p, g in
+        let norm = try model.withParametersAndGradients { p, g in
             let norm = clipGradientNorm(g, count: model.parameterCount, maxNorm: o.maxGradNorm)
+            // Refuse to corrupt the parameters: nothing is updated, the step counter stays.
+            guard norm.isFinite, metrics.meanLoss.isFinite else {
+                throw LPCError.nonFinite("step \(step): loss \(metrics.meanLoss), gradient norm \(norm); lower the learning rate or check the features for NaN/inf")
+            }
             optimizer.update(params: p, grads: g, lr: lr, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon,
                              weightDecay: o.weightDecay)
             return norm

@@ -167,3 +167,27 @@ extension Array {
         stride(from: 0, to: count, by: n).map { Array(self[$0..<Swift.min($0 + n, count)]) }
     }
 }
+
+@Suite("Divergence guard")
+struct DivergenceTests {
+    @Test("a non-finite loss throws before any parameter changes")
+    func nonFinite() throws {
+        let (cfg, opt, head) = try CheckpointTests.setup(useLPC: true)
+        let run = try LPCTraining(model: cfg, optimizer: opt, lmHead: head, seed: 1)
+        var data = try syntheticBatches(d: cfg.hiddenSize, vocab: cfg.vocabSize, batches: 1, pairs: 2, seed: 1)
+        var b = PreferenceBatch(hiddenSize: cfg.hiddenSize)
+        let d = cfg.hiddenSize
+        var tokens = [Float](repeating: 0, count: d)
+        tokens[0] = .nan
+        try b.append(promptHidden: [Float](repeating: 0, count: d), chosenLastHidden: [Float](repeating: 0, count: d),
+                     rejectedLastHidden: [Float](repeating: 0, count: d), chosenTokens: tokens, chosenIds: [1],
+                     chosenReferenceLogProb: -1, rejectedTokens: [Float](repeating: 0, count: d), rejectedIds: [2],
+                     rejectedReferenceLogProb: -1)
+        data.append(b)
+        let before = run.model.parameters
+        #expect { try run.step([data[1]]) } throws: { "\($0)".contains("training diverged: step 0") }
+        #expect(run.model.parameters == before && run.step == 0)
+        let scores = try run.model.evaluate(data[0], code: .posteriorArgmax)
+        #expect(scores.metrics.pairs == 2 && scores.metrics.values["codes/perplexity"] != nil)
+    }
+}
