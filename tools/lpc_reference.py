@@ -20,6 +20,8 @@ parameters are float32 values (the Swift side reads them exactly); everything co
   manifest.json             cases, their configs, hyper-parameters, versions
 
 Deterministic (fixed seeds). Usage:  PY=$(tools/venv.sh); $PY tools/lpc_reference.py
+       $PY tools/lpc_reference.py --check-head DIR   loads a Swift-written head folder (config.json +
+       head.safetensors) into tools/lpc_torch.LPCModule with strict names and shapes, and exits.
 """
 from __future__ import annotations
 
@@ -187,7 +189,23 @@ def traj_case(name, case, inp, params):
     return losses, norms
 
 
+def check_head(folder: str):
+    """A head written by Swift (LPCCheckpoint.saveHead) loads into the PyTorch twin, strictly."""
+    from safetensors.torch import load_file
+    cfg_json = json.loads((Path(folder) / "config.json").read_text())["model"]
+    cfg = L.default_config(d=cfg_json["hidden_size"], vocab=cfg_json["vocab_size"], K=cfg_json["codes"],
+                           r=cfg_json["rank"], use_lpc=cfg_json["use_lpc"], objective=cfg_json["objective"])
+    m = L.LPCModule(cfg)
+    state = load_file(str(Path(folder) / "head.safetensors"))
+    m.load_state_dict(state, strict=True)
+    print(f"ok: {len(state)} tensors load strictly into LPCModule "
+          f"(d={cfg['d']}, K={cfg['K']}, r={cfg['r']}, use_lpc={cfg['use_lpc']})")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-head":
+        check_head(sys.argv[2])
+        return
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)

@@ -90,6 +90,10 @@ struct CheckpointTests {
         let dir = temporaryFolder("head")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try LPCCheckpoint.saveHead(model, to: dir)
+        if let export = ProcessInfo.processInfo.environment["LPC_EXPORT_HEAD_DIR"] {
+            // For `tools/lpc_reference.py --check-head DIR` (PyTorch loads a Swift head, strict names).
+            try LPCCheckpoint.saveHead(model, to: export)
+        }
         let loaded = try LPCCheckpoint.loadHead(from: dir, lmHead: head)
         #expect(loaded.parameters == model.parameters)
         let file = try SafeTensors.read(dir + "/head.safetensors")
