@@ -92,6 +92,16 @@ public final class FrozenLMHead: @unchecked Sendable {
         }
     }
 
+    /// Σ_t log softmax(hidden_t·Wᵀ)[ids_t] for one sequence's rows [rows, d] — the reference
+    /// log-prob of a response from cached hidden states, computed by the same kernel as training
+    /// (so an untrained head reproduces it up to float32 summation noise).
+    public func sequenceLogProb(hidden: UnsafePointer<Float>, ids: UnsafePointer<Int32>, rows: Int,
+                                scratch: inout [Float]) -> Float {
+        var lp = [Float](repeating: 0, count: rows)
+        tokenLogProbs(hidden: hidden, ids: ids, rows: rows, logProbs: &lp, expected: nil, scratch: &scratch)
+        return Float(lp.reduce(0.0) { $0 + Double($1) })
+    }
+
     /// Logits [rows, vocab] = hidden·Wᵀ (generation; one row per decode step).
     public func logits(hidden: [Float], rows: Int) -> [Float] {
         precondition(hidden.count == rows * hiddenSize, "hidden must be [rows, d]")

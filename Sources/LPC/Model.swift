@@ -63,10 +63,21 @@ public struct PairScores: Sendable {
     public var posterior: [Float]
     /// Batch metrics under this code (loss without the KL term; kl, entropies, code usage as usual).
     public var metrics: LPCMetrics
-    /// 1 if r_w > r_l, 0.5 on a tie, else 0 (LPC.md: accuracy counts ties as half in evaluation).
-    public var accuracy: [Float] {
-        zip(chosenRewards, rejectedRewards).map { $0 > $1 ? 1 : ($0 == $1 ? 0.5 : 0) }
+    /// The reward scale (β, τ for IPO): rewards / rewardScale are log-ratios in nats.
+    public var rewardScale: Float = 1
+    /// Per pair: 1 if r_w > r_l, 0.5 on a tie, else 0 (the held-out accuracy counts ties as
+    /// half). A tie is a log-ratio margin |Δ| ≤ `tieTolerance` nats (default 1e-4): summed float32
+    /// log-probs of the same policy differ by rounding noise (~1e-5 for 300 tokens), so an
+    /// untrained head ties every pair instead of scoring a coin flip.
+    public func accuracy(tieTolerance: Float = 1e-4) -> [Float] {
+        zip(chosenRewards, rejectedRewards).map { w, l in
+            let margin = (w - l) / rewardScale
+            return abs(margin) <= tieTolerance ? 0.5 : (margin > 0 ? 1 : 0)
+        }
     }
+
+    /// `accuracy(tieTolerance: 1e-4)`.
+    public var accuracy: [Float] { accuracy() }
 }
 
 /// The trainable part of LPC over a frozen backbone: codebook, prior, posterior and latent head,
@@ -201,6 +212,7 @@ public final class LPCModel: @unchecked Sendable {
                          backward: false)
         var scores = result.scores
         scores.metrics = result.metrics
+        scores.rewardScale = config.rewardScale
         return scores
     }
 

@@ -56,9 +56,7 @@ struct TrainingTests {
             func seq(_ T: Int) -> ([Float], [Int32], Float) {
                 let H = (0..<(T * d)).map { _ in Float(rng.normal()) }
                 let ids = (0..<T).map { _ in Int32(rng.next() % UInt64(V)) }
-                var lp = [Float](repeating: 0, count: T)
-                head.tokenLogProbs(hidden: H, ids: ids, rows: T, logProbs: &lp, expected: nil, scratch: &scratch)
-                return (H, ids, Float(lp.reduce(0.0) { $0 + Double($1) }))
+                return (H, ids, head.sequenceLogProb(hidden: H, ids: ids, rows: T, scratch: &scratch))
             }
             let (hw, iw, rw) = seq(4), (hl, il, rl) = seq(2)
             try batch.append(promptHidden: [Float](repeating: 0.1, count: d), chosenLastHidden: [Float](repeating: 0.2, count: d),
@@ -70,6 +68,7 @@ struct TrainingTests {
         let plain = try LPCModel(config: cfg, lmHead: head, seed: 1)
         let s = try plain.evaluate(batch, code: .none)
         #expect(s.chosenRewards.allSatisfy { abs($0) < 1e-5 } && s.rejectedRewards.allSatisfy { abs($0) < 1e-5 })
+        #expect(s.accuracy == [0.5, 0.5, 0.5], "an untrained head ties every pair")
         cfg.useLPC = true
         cfg.codes = 4
         let lpc = try LPCModel(config: cfg, lmHead: head, seed: 1)
