@@ -88,9 +88,10 @@ struct TokenStreamTests {
 
     @Test func cancellingTheConsumerStopsGeneration() async throws {
         let generator = try generator(maxNewTokens: 10_000)
+        let stream = generator.stream()
         let task = Task {
             var count = 0
-            for try await event in generator.stream() {
+            for try await event in stream {
                 if case .token = event { count += 1 }
                 if count == 3 { break }  // dropping the stream cancels the producer
             }
