@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Graph
 import ONNXImport
@@ -65,6 +66,22 @@ public final class FeatureExtractor {
     }
 
     public var hiddenSize: Int { tap.hiddenSize }
+
+    /// Seconds per op type across runs while `profiling` is on (measured between the runtime's
+    /// per-node trace callbacks), to say where extraction time goes.
+    public private(set) var opSeconds: [String: Double] = [:]
+    public private(set) var logSoftmaxSeconds = 0.0
+    public var profiling = false {
+        didSet {
+            guard profiling else { session.trace = nil; return }
+            var last = DispatchTime.now().uptimeNanoseconds
+            session.trace = { [unowned self] node, _ in
+                let now = DispatchTime.now().uptimeNanoseconds
+                opSeconds[node.qualifiedOpType, default: 0] += Double(now - last) / 1e9
+                last = now
+            }
+        }
+    }
 
     /// Runs `sequences` (each prompt + response; `promptLengths[i]` ≥ 1 of them are prompt) in
     /// batches and returns each sequence's hidden states and response log-probs, in input order.
@@ -138,7 +155,10 @@ public final class FeatureExtractor {
                 feeds[input.name] = Tensor(zeros: input.dtype ?? .float32, shape: [batch, heads, 0, dim])
             }
         }
+        if profiling { session.trace?(Node(name: "", opType: "(feeds)", inputs: [], outputs: []), []) }
         let results = try session.run(feeds, outputs: [tap.hiddenValue, tap.logitsValue])
+        let softmaxStart = DispatchTime.now().uptimeNanoseconds
+        defer { logSoftmaxSeconds += Double(DispatchTime.now().uptimeNanoseconds - softmaxStart) / 1e9 }
         let hidden = float32(results[tap.hiddenValue]!)
         let logits = float32(results[tap.logitsValue]!)
         let d = tap.hiddenSize

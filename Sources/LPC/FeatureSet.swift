@@ -71,6 +71,9 @@ struct FeatureIndex: Codable {
     var stats: DataStats
     var hiddenValue: String
     var extractionSeconds: Double
+    /// Distinct sequences run through the backbone, and their tokens (prompt included).
+    var uniqueSequences: Int
+    var uniqueTokens: Int
     var created: String
     var pairs: [Pair]
 }
@@ -95,6 +98,10 @@ public final class FeatureSet: @unchecked Sendable {
     /// Wall time of the extraction that made the cache entry.
     public let extractionSeconds: Double
     public let storage: FeatureOptions.Storage
+    /// Distinct sequences (and their tokens, prompt included) the extraction ran: identical
+    /// prompt + response sequences of different pairs run once.
+    public let uniqueSequences: Int
+    public let uniqueTokens: Int
 
     private init(index: FeatureIndex, directory: String, fromCache: Bool) throws {
         self.directory = directory
@@ -104,6 +111,8 @@ public final class FeatureSet: @unchecked Sendable {
         stats = index.stats
         extractionSeconds = index.extractionSeconds
         storage = index.storage
+        uniqueSequences = index.uniqueSequences
+        uniqueTokens = index.uniqueTokens
         let d = index.hiddenSize
 
         let hiddenFile = directory + "/hidden." + (index.storage == .float32 ? "f32" : "f16")
@@ -222,25 +231,45 @@ public final class FeatureSet: @unchecked Sendable {
         var tokenArray = [Int32](repeating: 0, count: tokens)
         var logpArray = [Float](repeating: 0, count: tokens)
 
-        let progress = FeatureProgress(total: sequences.count, totalTokens: sequences.reduce(0) { $0 + $1.count }, enabled: options.progress)
-        let start = Date()
-        try extractor.run(sequences, promptLengths: promptLengths, options: options,
-                          onBatch: { progress.advance(sequences: $0, tokens: $1) }) { index, output in
-            let prompt = promptLengths[index], n = sequences[index].count - prompt
-            let src = output.hidden.pointer(Float.self) + (prompt - 1) * d
-            hiddenBytes.withUnsafeMutableBytes { raw in
-                let base = rowOffsets[index] * d
-                if options.storage == .float32 {
-                    let dst = raw.bindMemory(to: Float.self).baseAddress! + base
-                    dst.update(from: src, count: (n + 1) * d)
-                } else {
-                    let dst = raw.bindMemory(to: UInt16.self).baseAddress! + base
-                    for i in 0..<((n + 1) * d) { dst[i] = Float16(src[i]).bitPattern }
-                }
+        // Identical sequences (a response that appears in several pairs of one prompt) run once.
+        struct SequenceKey: Hashable { var ids: [Int]; var prompt: Int }
+        var uniqueIndex: [SequenceKey: Int] = [:]
+        var uniqueSequences: [[Int]] = [], uniquePrompts: [Int] = []
+        var users: [[Int]] = []   // unique sequence → dataset sequence indices
+        for (i, sequence) in sequences.enumerated() {
+            let key = SequenceKey(ids: sequence, prompt: promptLengths[i])
+            if let u = uniqueIndex[key] {
+                users[u].append(i)
+            } else {
+                uniqueIndex[key] = uniqueSequences.count
+                uniqueSequences.append(sequence)
+                uniquePrompts.append(promptLengths[i])
+                users.append([i])
             }
-            for i in 0..<n {
-                tokenArray[tokenOffsets[index] + i] = Int32(sequences[index][prompt + i])
-                logpArray[tokenOffsets[index] + i] = output.responseLogps[i]
+        }
+
+        let progress = FeatureProgress(total: uniqueSequences.count, totalTokens: uniqueSequences.reduce(0) { $0 + $1.count },
+                                       enabled: options.progress)
+        let start = Date()
+        try extractor.run(uniqueSequences, promptLengths: uniquePrompts, options: options,
+                          onBatch: { progress.advance(sequences: $0, tokens: $1) }) { unique, output in
+            for index in users[unique] {
+                let prompt = promptLengths[index], n = sequences[index].count - prompt
+                let src = output.hidden.pointer(Float.self) + (prompt - 1) * d
+                hiddenBytes.withUnsafeMutableBytes { raw in
+                    let base = rowOffsets[index] * d
+                    if options.storage == .float32 {
+                        let dst = raw.bindMemory(to: Float.self).baseAddress! + base
+                        dst.update(from: src, count: (n + 1) * d)
+                    } else {
+                        let dst = raw.bindMemory(to: UInt16.self).baseAddress! + base
+                        for i in 0..<((n + 1) * d) { dst[i] = Float16(src[i]).bitPattern }
+                    }
+                }
+                for i in 0..<n {
+                    tokenArray[tokenOffsets[index] + i] = Int32(sequences[index][prompt + i])
+                    logpArray[tokenOffsets[index] + i] = output.responseLogps[i]
+                }
             }
         }
         progress.finish()
@@ -257,6 +286,7 @@ public final class FeatureSet: @unchecked Sendable {
         let index = FeatureIndex(key: key, hiddenSize: d, storage: options.storage, padding: options.padding, rows: rows,
                                  tokens: tokens, model: modelFile, data: dataset.file, lengths: dataset.lengths,
                                  stats: dataset.stats, hiddenValue: extractor.tap.hiddenValue, extractionSeconds: seconds,
+                                 uniqueSequences: uniqueSequences.count, uniqueTokens: uniqueSequences.reduce(0) { $0 + $1.count },
                                  created: ISO8601DateFormatter().string(from: Date()), pairs: pairs)
 
         // Write into a temporary folder, then rename it into place (atomic on one file system).

@@ -24,6 +24,7 @@ struct FeaturesCommand: ParsableCommand {
     @Option(help: "Hidden-state storage on disk: float32 or float16.") var storage: String = "float32"
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Feature cache folder.", valueName: "DIR")) var cacheDir: String = ".lpc-cache"
     @Option(help: "Use only the first N pairs.") var limit: Int?
+    @Flag(help: "Print seconds per op type (where extraction time goes).") var profile = false
 
     func validate() throws {
         guard FeatureOptions.Padding(rawValue: padding) != nil else { throw ValidationError("--padding must be right or left, not '\(padding)'") }
@@ -42,15 +43,22 @@ struct FeaturesCommand: ParsableCommand {
             let extractor = try FeatureExtractor(modelFile: modelOptions.model + "/model.onnx")
             let loadSeconds = Date().timeIntervalSince(start)
             print("model: LM head \(extractor.tap.weightDescription) [\(extractor.tap.layout.rawValue)], hidden state '\(extractor.tap.hiddenValue)', d = \(extractor.hiddenSize), loaded in \(String(format: "%.1f", loadSeconds)) s")
+            extractor.profiling = profile
             let options = FeatureOptions(batchSize: batchSize, tokenBudget: tokenBudget, padding: .init(rawValue: padding)!,
                                          storage: .init(rawValue: storage)!)
             let set = try FeatureSet.load(dataset: dataset, extractor: extractor, cacheRoot: cacheDir, options: options)
-            let sequences = 2 * set.pairs.count
-            let tokens = dataset.pairs.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count }
+            let sequences = set.uniqueSequences, tokens = set.uniqueTokens
             print("features: \(set.pairs.count) pairs in \(set.directory) (\(set.fromCache ? "from cache" : "extracted"), \(set.storage.rawValue))")
-            print(String(format: "extraction: %.1f s, %.2f sequences/s, %.0f tokens/s (%d sequences, %d tokens)",
+            print(String(format: "extraction: %.1f s, %.2f sequences/s, %.0f tokens/s (%d distinct sequences of %d, %d tokens)",
                          set.extractionSeconds, Double(sequences) / set.extractionSeconds, Double(tokens) / set.extractionSeconds,
-                         sequences, tokens))
+                         sequences, 2 * set.pairs.count, tokens))
+            if profile && !set.fromCache {
+                let total = extractor.opSeconds.values.reduce(0, +)
+                print(String(format: "profile: graph %.1f s, log-softmax %.1f s; by op:", total, extractor.logSoftmaxSeconds))
+                for (op, seconds) in extractor.opSeconds.sorted(by: { $0.value > $1.value }).prefix(12) {
+                    print(String(format: "  %-22@ %7.2f s  %5.1f%%", op as NSString, seconds, 100 * seconds / max(total, 1e-9)))
+                }
+            }
         } catch {
             exitWithError(error)
         }

@@ -105,6 +105,21 @@ struct DataPreferenceTests {
         #expect(implicit.chosen == "Red.<|im_end|>\n" && implicit.rejected == "Seven.<|im_end|>\n")
     }
 
+    /// A sample of tools/make_preference_data.py's output: extra keys ("meta") are ignored, every
+    /// pair has a source and renders to prompt + "answer<|im_end|>\n".
+    @Test func generatedSampleLoads() throws {
+        let pairs = try PreferencePair.read(file: Fixtures.path("lpc_data/smollm2_sample.jsonl"))
+        #expect(pairs.count == 6)
+        #expect(Set(pairs.compactMap(\.source)) == ["science", "definitions", "creative", "advice", "howto"])
+        let renderer = PairRenderer(template: Self.smolTemplate)
+        for pair in pairs {
+            let text = try renderer.render(pair, file: "sample")
+            guard case let .text(chosen) = pair.chosen else { Issue.record("chosen should be a string"); continue }
+            #expect(text.chosen == chosen + "<|im_end|>\n")
+            #expect(text.prompt.hasSuffix("<|im_end|>\n<|im_start|>assistant\n"))
+        }
+    }
+
     @Test func aTemplateThatRewritesEarlierTurnsIsAnError() throws {
         // Renders the last message differently: prompt+response does not extend the prompt.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lpc-template-\(UUID().uuidString)")

@@ -137,5 +137,14 @@ struct FeatureExtractorTests {
         let fp16 = try FeatureSet.load(dataset: dataset, extractor: extractor, cacheRoot: cache, options: half)
         #expect(fp16.key != first.key)
         #expect(closeness(fp16.pairs[2].chosen.hidden, first.pairs[2].chosen.hidden, atol: 1e-2, rtol: 1e-3).isClose)
+
+        // Identical sequences run once and are stored for every pair that has them.
+        #expect(first.uniqueSequences == 8)
+        var doubled = dataset
+        doubled.pairs += dataset.pairs
+        let twice = try FeatureSet.load(dataset: doubled, extractor: extractor, cacheRoot: cache, options: options)
+        #expect(twice.pairs.count == 8 && twice.uniqueSequences == 8)
+        #expect(twice.pairs[5].rejected.hidden.array(Float.self) == twice.pairs[1].rejected.hidden.array(Float.self))
+        #expect(twice.pairs[5].rejected.refLogps == twice.pairs[1].rejected.refLogps)
     }
 }

@@ -95,3 +95,22 @@ struct FeatureLMHeadTests {
         #expect { try LMHeadTap.find(in: dynamic) } throws: { "\($0)".contains("not a constant") }
     }
 }
+
+/// The real SmolLM2-135M-Instruct export when present (models/, not committed): tied head found as
+/// the Transpose of the embedding, no copy. Structure only (a debug-build forward is too slow).
+let smolLM2Folder = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("models/SmolLM2-135M-Instruct").path
+
+@Suite("LM head tap on SmolLM2", .enabled(if: FileManager.default.fileExists(atPath: smolLM2Folder + "/model.onnx")))
+struct FeatureSmolLM2 {
+    static let model = smolLM2Folder
+
+    @Test func tiedHeadIsTheEmbedding() throws {
+        let graph = try ONNXLoader.load(path: Self.model + "/model.onnx").graph
+        let tap = try LMHeadTap.find(in: graph)
+        #expect(tap.hiddenSize == 576 && tap.vocabularySize == 49152)
+        #expect(tap.layout == .vocabByHidden && tap.weightDescription == "Transpose(model.embed_tokens.weight)")
+        #expect(tap.hiddenValue == "/model/norm/Mul_1_output_0")
+        #expect(tap.weight.raw == graph.initializers["model.embed_tokens.weight"]?.raw)
+    }
+}
