@@ -4,7 +4,7 @@
 Usage:  PY=$(tools/venv.sh); $PY tools/make_preference_data.py [--model DIR] [--out DIR]
             [--samples 3] [--max-new-tokens 48] [--temperature 0.8] [--seed 1234] [--limit N]
 
-1. Prompts: the built-in list below, ~230 short instructions in five `source`s.
+1. Prompts: the built-in list below, 215 short instructions in five `source`s.
 2. Answers: `--samples` sampled answers per prompt from the HF-format model folder
    (models/SmolLM2-135M-Instruct-hf, written by tools/make_smollm2.py) with transformers on the CPU,
    chat template applied, temperature 0.8, top-p 0.95, at most 48 new tokens, seeded per batch.
@@ -18,6 +18,10 @@ Usage:  PY=$(tools/venv.sh); $PY tools/make_preference_data.py [--model DIR] [--
    hidden states: the source is visible in the prompt, length and list structure in the answer.
 4. Split by prompt (never by pair, so eval prompts are unseen), stratified by source:
    ~73% train, ~27% eval -> OUT/train.jsonl, OUT/eval.jsonl, OUT/manifest.json.
+
+Measured (seed 1234, 1 torch thread, a shared 2-core machine at load 9-11): 45.6 min wall,
+11.5 min CPU; 645 answers, 5% finished by EOS; 462 pairs after dropping 183 ties:
+train 333 (147 prompts), eval 129 (54 prompts); the chosen answer is the shorter one in 58%.
 
 Each JSONL line: {"prompt": str, "chosen": str, "rejected": str, "source": str, "meta": {...}}.
 Answers are plain assistant text; LPC's loader appends the template's end of turn (<|im_end|>).
@@ -150,7 +154,7 @@ ADVICE = [
 
 
 def prompts() -> list[dict]:
-    """~230 prompts, each with its source. Deterministic order."""
+    """215 prompts, each with its source. Deterministic order."""
     out = [{"prompt": p, "source": "science"} for p in SCIENCE]
     out += [{"prompt": DEFINITION_FORMS[i % len(DEFINITION_FORMS)].format(t), "source": "definitions"}
             for i, t in enumerate(TERMS)]
