@@ -10,6 +10,7 @@ public enum OpRegistry {
         ShapeKernels.register(into: &table)
         MatMulKernels.register(into: &table)
         TransformerKernels.register(into: &table)
+        FusedKernels.register(into: &table)
         return table
     }()
 

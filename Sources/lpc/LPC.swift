@@ -11,7 +11,7 @@ struct LPC: ParsableCommand {
           lpc inspect models/SmolLM2-135M-Instruct
           lpc run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/
         """,
-        subcommands: [InspectCommand.self, RunCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, BenchCommand.self]
     )
 }
 

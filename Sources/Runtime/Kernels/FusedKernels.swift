@@ -1,0 +1,250 @@
+import CBLAS
+import CKernels
+import Dispatch
+import Graph
+import TensorCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kernels of the fused `lpc` ops the graph passes create. Each has a reference twin in
+/// `FusedReference.swift`, compared on swept and odd shapes in the tests.
+enum FusedKernels {
+    static func register(into table: inout [String: Kernel]) {
+        table["lpc:RMSNorm"] = { ctx in [try rmsNorm(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
+                                                     epsilon: ctx.node.float("epsilon") ?? 1e-5)] }
+        table["lpc:SiLU"] = { ctx in [try silu(ctx.input(0, dtypes: [.float32]))] }
+        table["lpc:SwiGLU"] = { ctx in [try swiGLU(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]))] }
+        table["lpc:MatMulNT"] = { ctx in [try matMulNT(ctx.input(0), ctx.input(1))] }
+        table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
+        table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
+        table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
+    }
+
+    // MARK: RMSNorm
+
+    /// y[..., D] = w[D] · x · 1/sqrt(mean(x²) + ε) over the last axis.
+    static func rmsNorm(_ x: Tensor /* [..., D] */, _ w: Tensor /* [D] */, epsilon: Float) throws(KernelError) -> Tensor {
+        guard let d = x.shape.last, w.rank == 1, w.shape[0] == d else {
+            throw KernelError("RMSNorm weight of shape \(w.shape) does not match input \(x.shape)")
+        }
+        let result = Tensor(uninitialized: .float32, shape: x.shape)
+        let rows = d == 0 ? 0 : x.count / d
+        let px = x.pointer(Float.self), pw = w.pointer(Float.self), py = result.pointer(Float.self)
+        for r in 0..<rows {
+            let row = px + r * d, out = py + r * d
+            let mean = SIMDMath.sumOfSquares(row, d) / Float(d)
+            let inv = 1 / (mean + epsilon).squareRoot()
+            for i in 0..<d { out[i] = pw[i] * (row[i] * inv) }
+        }
+        return result
+    }
+
+    // MARK: SiLU, SwiGLU
+
+    static func silu(_ g: Tensor) throws(KernelError) -> Tensor {
+        let result = Tensor(uninitialized: .float32, shape: g.shape)
+        let pg = g.pointer(Float.self), out = result.pointer(Float.self)
+        for i in 0..<g.count { out[i] = pg[i] * Unary.sigmoid(pg[i]) }
+        return result
+    }
+
+    /// silu(g) · u; broadcasting as Mul does when the shapes differ.
+    static func swiGLU(_ g: Tensor, _ u: Tensor) throws(KernelError) -> Tensor {
+        guard g.shape == u.shape else { return try Arithmetic.apply(.mul, silu(g), u) }
+        let result = Tensor(uninitialized: .float32, shape: g.shape)
+        let pg = g.pointer(Float.self), pu = u.pointer(Float.self), out = result.pointer(Float.self)
+        for i in 0..<g.count { out[i] = pg[i] * Unary.sigmoid(pg[i]) * pu[i] }
+        return result
+    }
+
+    // MARK: MatMulKN
+
+    /// y[..., N] = x[..., K] · W[K, N] (a MatMul with constant 2-D weights; f16 weights allowed).
+    static func matMulKN(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
+        guard x.dtype == .float32, w.rank == 2, x.rank >= 1, let k = x.shape.last, w.shape[0] == k else {
+            throw KernelError("MatMul needs float32 x[..., K] and W[K, N]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
+        }
+        let n = w.shape[1]
+        var shape = x.shape
+        if x.rank == 1 { shape = [n] } else { shape[shape.count - 1] = n }
+        let result = Tensor(uninitialized: .float32, shape: shape)
+        let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
+        try MatMulBLAS.checkDimensions(rows, n, k)
+        let px = x.pointer(Float.self), py = result.pointer(Float.self)
+        switch w.dtype {
+        case .float32:
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_f32(px, w.pointer(Float.self), py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemm(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
+            }
+        case .float16:
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_f16(px, pw, py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                // Prefill: widen blocks of weight rows (K) to float32 and accumulate with sgemm.
+                let block = 64
+                let staging = UnsafeMutablePointer<Float>.allocate(capacity: block * max(n, 1))
+                defer { staging.deallocate() }
+                var k0 = 0
+                while k0 < k {
+                    let depth = min(block, k - k0)
+                    lpc_f16_to_f32(pw + k0 * n, staging, Int64(depth * n))
+                    MatMulBLAS.sgemm(m: rows, n: n, k: depth, a: px + k0, lda: max(k, 1), b: staging, ldb: max(n, 1),
+                                     beta: k0 == 0 ? 0 : 1, c: py, ldc: max(n, 1))
+                    k0 += depth
+                }
+                if k == 0 { py.update(repeating: 0, count: rows * n) }
+            }
+        default:
+            throw KernelError("MatMul weights must be float32 or float16, got \(w.dtype)")
+        }
+        return result
+    }
+
+    // MARK: MatMulNT
+
+    /// y[..., N] = x[..., K] · W[N, K]ᵀ (W as stored by a Transpose-fed MatMul; f16 weights allowed).
+    static func matMulNT(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
+        guard x.dtype == .float32, w.rank == 2, let k = x.shape.last, w.shape[1] == k else {
+            throw KernelError("MatMulNT needs float32 x[..., K] and W[N, K]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
+        }
+        let n = w.shape[0]
+        let m = k == 0 ? x.count == 0 ? 0 : 1 : x.count / k
+        var shape = x.shape
+        shape[shape.count - 1] = n
+        let result = Tensor(uninitialized: .float32, shape: shape)
+        let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
+        _ = m
+        try MatMulBLAS.checkDimensions(rows, n, k)
+        switch w.dtype {
+        case .float32:
+            Gemv.matMulNT(x.pointer(Float.self), w.pointer(Float.self), result.pointer(Float.self), m: rows, n: n, k: k)
+        case .float16:
+            Gemv.matMulNTHalf(x.pointer(Float.self), w.raw.assumingMemoryBound(to: UInt16.self), result.pointer(Float.self),
+                              m: rows, n: n, k: k)
+        default:
+            throw KernelError("MatMulNT weights must be float32 or float16, got \(w.dtype)")
+        }
+        return result
+    }
+}
+
+/// Small SIMD helpers (written as `a * b + c` so they vectorise without -march flags).
+enum SIMDMath {
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            acc0 = acc0 + ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc1 = acc1 + ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+            i += 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while i < n { sum += a[i] * b[i]; i += 1 }
+        return sum
+    }
+
+    @inline(__always)
+    static func sumOfSquares(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+        dot(a, a, n)
+    }
+
+    /// y[n] += alpha · x[n]
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let a8 = SIMD8<Float>(repeating: alpha)
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        while i + 8 <= n {
+            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + a8 * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+}
+
+/// The thread count our kernels use, kept in step with OpenBLAS's.
+public enum RuntimeThreads {
+    nonisolated(unsafe) private static var configured = false
+
+    /// Sets our pool's thread count and OpenBLAS's (DESIGN.md §5: one budget for both).
+    public static func setThreadCount(_ threads: Int) {
+        let count = max(1, threads)
+        lpc_set_threads(Int32(count))
+        openblas_set_num_threads(Int32(count))
+        configured = true
+    }
+
+    public static var threadCount: Int {
+        if !configured { setThreadCount(max(1, Int(openblas_get_num_threads()))) }
+        return Int(lpc_get_threads())
+    }
+
+    /// Runs body(i) for i in 0..<tasks on the pool (serially for one task).
+    static func parallelFor(_ tasks: Int, _ body: (Int) -> Void) {
+        if tasks <= 1 || threadCount <= 1 {
+            for i in 0..<tasks { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var box = body
+            withUnsafeMutablePointer(to: &box) { pointer in
+                lpc_parallel_for(Int64(tasks), { ctx, task in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(task))
+                }, pointer)
+            }
+        }
+    }
+}
+
+/// Matrix-vector products for decode (few rows of x against weights stored [N, K]).
+enum Gemv {
+    /// Rows of x at or below this go to our kernel; more go to OpenBLAS sgemm.
+    static let maxRows = 8
+
+    static func matMulNT(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         m: Int, n: Int, k: Int) {
+        if m <= maxRows {
+            lpc_gemv_f32(x, w, y, Int64(m), Int64(n), Int64(k))
+        } else {
+            MatMulBLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: max(k, 1), b: w, ldb: max(k, 1), c: y, ldc: max(n, 1))
+        }
+    }
+
+    static func matMulNTHalf(_ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt16>, _ y: UnsafeMutablePointer<Float>,
+                             m: Int, n: Int, k: Int) {
+        if m <= maxRows {
+            lpc_gemv_f16(x, w, y, Int64(m), Int64(n), Int64(k))
+            return
+        }
+        // Prefill: widen blocks of rows to float32 and use sgemm.
+        let block = 256
+        let staging = UnsafeMutablePointer<Float>.allocate(capacity: block * max(k, 1))
+        defer { staging.deallocate() }
+        var r0 = 0
+        while r0 < n {
+            let rows = min(block, n - r0)
+            lpc_f16_to_f32(w + r0 * k, staging, Int64(rows * k))
+            // y[:, r0..<r0+rows] = x · stagingᵀ
+            MatMulBLAS.sgemm(transB: true, m: m, n: rows, k: k, a: x, lda: max(k, 1), b: staging, ldb: max(k, 1),
+                             c: y + r0, ldc: max(n, 1))
+            r0 += rows
+        }
+    }
+}
+
+struct UnsafeSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Persistent state a session keeps between runs for stateful kernels.
+public final class ExecutionState: @unchecked Sendable {
+    public init() {}
+}
