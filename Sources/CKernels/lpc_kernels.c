@@ -79,10 +79,13 @@ void lpc_set_threads(int n) {
 
 int lpc_get_threads(void) { return pool_threads; }
 
+static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
     int workers_wanted = pool_threads - 1;
     if (tasks < (int64_t)workers_wanted + 1) workers_wanted = (int)(tasks - 1);
-    if (workers_wanted <= 0) {
+    // One job at a time: a concurrent or nested caller runs its tasks itself.
+    if (workers_wanted <= 0 || pthread_mutex_trylock(&job_mutex) != 0) {
         for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
         return;
     }
@@ -105,6 +108,7 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
         if (++spins < 4000) _mm_pause();
         else sched_yield();
     }
+    pthread_mutex_unlock(&job_mutex);
 }
 
 // MARK: - gemv kernels: y[i, r] = dot(x[i, :], w[r, :])

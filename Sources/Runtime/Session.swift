@@ -250,5 +250,22 @@ public final class Session {
                 }
             }
         }
+        // Dims declared as sums ("past_sequence_length + sequence_length") must add up: the shape
+        // passes compute with that relation.
+        for info in graph.inputs {
+            guard let tensor = feeds[info.name], let shape = info.shape else { continue }
+            for (axis, dim) in shape.enumerated() {
+                guard case let .symbolic(expression) = dim, expression.contains("+") else { continue }
+                var total = 0
+                var complete = true
+                for part in expression.split(separator: "+").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                    if let value = Int(part) { total += value } else if let seen = symbols[part] { total += seen.size } else { complete = false }
+                }
+                if complete && total != tensor.shape[axis] {
+                    throw RuntimeError.inputShape(name: info.name, got: tensor.shape, expected: info.typeDescription,
+                                                  reason: "dimension \(axis) is \(tensor.shape[axis]) but '\(expression)' is \(total)")
+                }
+            }
+        }
     }
 }

@@ -129,10 +129,8 @@ struct BenchCommand: ParsableCommand {
         if profile { try printProfile(lm, prompt: prompt) }
     }
 
-    /// One decode step with a timing trace: time per op type, largest first.
+    /// A prefill and decode steps with a timing trace: time per op type, largest first.
     private func printProfile(_ lm: LanguageModel, prompt: [Int]) throws {
-        var cache = lm.emptyCache()
-        _ = try lm.forward(prompt, cache: &cache)
         var byOp: [String: (Double, Int)] = [:]
         var last = now()
         lm.session.trace = { node, _ in
@@ -141,15 +139,24 @@ struct BenchCommand: ParsableCommand {
             byOp[node.qualifiedOpType, default: (0, 0)].1 += 1
             last = t
         }
+        func report(_ title: String, steps: Int) {
+            print(title)
+            for (op, (seconds, count)) in byOp.sorted(by: { $0.value.0 > $1.value.0 }).prefix(16) {
+                let padded = op.padding(toLength: 24, withPad: " ", startingAt: 0)
+                print("  \(padded) " + String(format: "%9.3f ms  %6d nodes", seconds * 1000 / Double(steps), count / steps))
+            }
+            byOp = [:]
+        }
+        var cache = lm.emptyCache()
+        last = now()
+        _ = try lm.forward(prompt, cache: &cache)
+        report("prefill of \(prompt.count) tokens, by op type:", steps: 1)
         for _ in 0..<5 {
             last = now()
             _ = try lm.forward([1], cache: &cache)
         }
         lm.session.trace = nil
-        print("per decode step (mean of 5), by op type:")
-        for (op, (seconds, count)) in byOp.sorted(by: { $0.value.0 > $1.value.0 }) {
-            print(String(format: "  %-36@ %8.3f ms  %6d nodes", op as NSString, seconds * 1000 / 5, count / 5))
-        }
+        report("per decode step (mean of 5), by op type:", steps: 5)
     }
 
     private func argmaxLast(_ logits: Tensor) -> Int {

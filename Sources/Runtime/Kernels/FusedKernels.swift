@@ -18,7 +18,34 @@ enum FusedKernels {
         table["lpc:MatMulNT"] = { ctx in [try matMulNT(ctx.input(0), ctx.input(1))] }
         table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
         table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
+        table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
         table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
+    }
+
+    // MARK: SymbolicValue
+
+    /// A small integer tensor whose elements are affine in the graph's named dims, read from the
+    /// shapes of the inputs (attributes from `ShapePlumbingElimination`).
+    static func symbolicValue(_ ctx: KernelContext) throws(KernelError) -> Tensor {
+        let node = ctx.node
+        guard let symInput = node.ints("sym_input"), let symAxis = node.ints("sym_axis"), let exprs = node.ints("exprs"),
+              let shape = node.ints("shape"), let to = node.int("to") else { throw KernelError("SymbolicValue attributes missing") }
+        var symbols = [Int](repeating: 0, count: symInput.count)
+        for s in symInput.indices where symInput[s] >= 0 {
+            let input = try ctx.input(symInput[s])
+            guard symAxis[s] < input.rank else { throw KernelError("SymbolicValue: input #\(symInput[s]) has rank \(input.rank)") }
+            symbols[s] = input.shape[symAxis[s]]
+        }
+        let width = symInput.count + 1
+        let count = exprs.count / width
+        var values = [Int64](repeating: 0, count: count)
+        for e in 0..<count {
+            var v = exprs[e * width]
+            for s in 0..<symInput.count { v += exprs[e * width + 1 + s] * symbols[s] }
+            values[e] = Int64(v)
+        }
+        if to == Int(DType.int32.rawValue) { return Tensor(values.map { Int32(truncatingIfNeeded: $0) }, shape: shape) }
+        return Tensor(values, shape: shape)
     }
 
     // MARK: RMSNorm

@@ -30,7 +30,7 @@ public enum GraphOptimizer {
 
     public static func defaultPasses() -> [GraphPass] {
         [ConstantFolding(), DeadCodeElimination(), NoOpElimination(),
-         RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), MatMulWeightFusion()]
+         RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), ShapePlumbingElimination(), MatMulWeightFusion()]
     }
 
     /// Runs `passes` to a fixed point (at most 8 rounds). Returns the graph and a line per change.
@@ -162,7 +162,8 @@ enum DTypeInference {
         for node in graph.nodes {
             var result: DType?
             if node.domain == GraphOptimizer.domain {
-                result = .float32
+                result = node.opType == "SymbolicValue" ? node.int("to").flatMap { DType(rawValue: Int32($0)) }
+                    : node.opType == "RepeatKVShape" ? .int64 : .float32
             } else if !node.domain.isEmpty {
                 result = nil
             } else if node.opType == "Cast" {
