@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdlib.h>
 
 // MARK: - CPU dispatch
 
@@ -497,4 +498,27 @@ uint64_t lpc_read_bytes(const void *p, int64_t n) {
     atomic_store(&job.sum, 0);
     lpc_parallel_for((n + job.chunk - 1) / job.chunk, read_task, &job);
     return atomic_load(&job.sum);
+}
+
+// MARK: - OpenBLAS core type
+
+// OpenBLAS 0.3.21 (Debian) does not know Zen 4 and falls back to its SSE3 "Prescott" kernels
+// (~15 GFLOP/s instead of ~100). Its DYNAMIC_ARCH build picks the core type again when asked.
+extern char *gotoblas_corename(void) __attribute__((weak));
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+const char *lpc_tune_openblas(void) {
+    static const char *result = 0;
+    if (result) return result;
+    result = "unchanged";
+    if (!gotoblas_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return result;
+    const char *core = gotoblas_corename();
+    if (getenv("OPENBLAS_CORETYPE") || !core || strcmp(core, "Prescott") != 0) return result = core;
+    int level = lpc_simd_level();
+    if (level < 2) return result = core;
+    setenv("OPENBLAS_CORETYPE", level == 3 ? "SkylakeX" : "Haswell", 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    return result = gotoblas_corename();
 }

@@ -37,4 +37,8 @@ int lpc_simd_level(void);
 /// Reads n bytes with the pool's threads and returns a checksum (for bandwidth measurement).
 uint64_t lpc_read_bytes(const void *p, int64_t n);
 
+/// Makes a DYNAMIC_ARCH OpenBLAS that fell back to its generic SSE3 kernels (it predates the
+/// CPU) use its AVX-512 or AVX2 ones. Returns the core name in use. Idempotent.
+const char *lpc_tune_openblas(void);
+
 #endif

@@ -18,8 +18,57 @@ enum FusedKernels {
         table["lpc:MatMulNT"] = { ctx in [try matMulNT(ctx.input(0), ctx.input(1))] }
         table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
         table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
+        table["lpc:Rotary"] = { ctx in [try rotary(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
+                                                   ctx.input(2, dtypes: [.float32]), half: ctx.node.int("half") ?? 0,
+                                                   axis: ctx.node.int("axis") ?? -1)] }
         table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
         table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
+    }
+
+    // MARK: Rotary
+
+    /// out = x·cos + rotate_half(x)·sin, rotate_half(x) = concat(-x[..., h:], x[..., :h]) on the
+    /// last axis (h clamped to its size); cos and sin broadcast against x.
+    static func rotary(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int, axis: Int) throws(KernelError) -> Tensor {
+        guard x.rank >= 1, axis == -1 || axis == x.rank - 1 else {
+            throw KernelError("Rotary: the rotated axis \(axis) is not the last axis of \(x.shape)")
+        }
+        let rank = max(x.rank, cos.rank, sin.rank)
+        let shapes = [x.shape, cos.shape, sin.shape].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
+        var outShape = [Int](repeating: 1, count: rank)
+        for axis in 0..<rank {
+            let sizes = Set(shapes.map { $0[axis] }).subtracting([1])
+            guard sizes.count <= 1 else { throw KernelError("Rotary: shapes \(x.shape), \(cos.shape), \(sin.shape) do not broadcast") }
+            outShape[axis] = sizes.first ?? 1
+        }
+        let d = outShape[rank - 1]
+        guard shapes[0][rank - 1] == d else {
+            throw KernelError("Rotary: x \(x.shape) must span the rotated axis of \(outShape)")
+        }
+        let result = Tensor(uninitialized: .float32, shape: outShape)
+        let h = min(max(half, 0), d)
+        let strides = shapes.map { shape -> [Int] in
+            let s = Tensor.strides(of: shape)
+            return (0..<rank).map { shape[$0] == 1 ? 0 : s[$0] }
+        }
+        let px = x.pointer(Float.self), pc = cos.pointer(Float.self), ps = sin.pointer(Float.self)
+        let out = result.pointer(Float.self)
+        let rows = d == 0 ? 0 : result.count / d
+        let outerShape = Array(outShape.dropLast())
+        var index = [Int](repeating: 0, count: rank - 1)
+        let sx = strides[0][rank - 1], sc = strides[1][rank - 1], ss = strides[2][rank - 1]
+        for r in 0..<rows {
+            var ox = 0, oc = 0, os = 0
+            for a in 0..<(rank - 1) { ox += index[a] * strides[0][a]; oc += index[a] * strides[1][a]; os += index[a] * strides[2][a] }
+            let o = out + r * d
+            for j in 0..<d {
+                let rotated = j < d - h ? -px[ox + (h + j) * sx] : px[ox + (j - (d - h)) * sx]
+                o[j] = px[ox + j * sx] * pc[oc + j * sc] + rotated * ps[os + j * ss]
+            }
+            var a = rank - 2
+            while a >= 0 { index[a] += 1; if index[a] < outerShape[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return result
     }
 
     // MARK: SymbolicValue

@@ -96,3 +96,65 @@ public struct NoOpElimination: GraphPass {
         return true
     }
 }
+
+/// Common-subexpression elimination: nodes with the same op, inputs and attributes compute the
+/// same values (exporters repeat mask slices, rotary unsqueezes and shape values in every layer);
+/// later copies are removed and their outputs renamed to the first's.
+public struct CommonSubexpressionElimination: GraphPass {
+    public var name: String { "common subexpressions" }
+    public init() {}
+
+    static func describe(_ value: AttributeValue) -> String? {
+        switch value {
+        case let .float(v): return "f\(v.bitPattern)"
+        case let .int(v): return "i\(v)"
+        case let .string(v): return "s\(v)"
+        case let .floats(v): return "F\(v.map(\.bitPattern))"
+        case let .ints(v): return "I\(v)"
+        case let .strings(v): return "S\(v)"
+        case let .tensor(t):
+            guard t.byteCount <= 256 else { return nil }
+            let bytes = UnsafeRawBufferPointer(start: t.raw, count: t.byteCount)
+            return "t\(t.dtype)\(t.shape)\(Array(bytes))"
+        case .unsupported: return nil
+        }
+    }
+
+    public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
+        var seen: [String: Int] = [:]
+        var rename: [String: String] = [:]
+        var removed = Set<Int>()
+        // Identical small constants (each layer's own copy of [0], [3], …) become one.
+        var constants: [String: String] = [:]
+        for name in graph.initializers.keys.sorted() where !context.inputs.contains(name) && !context.protected.contains(name) {
+            let tensor = graph.initializers[name]!
+            guard tensor.byteCount <= 256, let text = Self.describe(.tensor(tensor)) else { continue }
+            if let first = constants[text] { rename[name] = first } else { constants[text] = name }
+        }
+        var inputsChanged = false
+        for (i, node) in graph.nodes.enumerated() {
+            let inputs = node.inputs.map { rename[$0] ?? $0 }
+            if inputs != node.inputs { inputsChanged = true; graph.nodes[i].inputs = inputs }
+            guard !ConstantFolding.nondeterministic.contains(node.opType), !node.outputs.isEmpty,
+                  !node.outputs.contains(where: { context.protected.contains($0) }) else { continue }
+            var parts = [node.domain, node.opType, inputs.joined(separator: "\u{1}"), String(node.outputs.count)]
+            var describable = true
+            for key in node.attributes.keys.sorted() {
+                guard let text = Self.describe(node.attributes[key]!) else { describable = false; break }
+                parts.append(key + "=" + text)
+            }
+            guard describable else { continue }
+            let key = parts.joined(separator: "\u{2}")
+            if let first = seen[key] {
+                for (mine, theirs) in zip(node.outputs, graph.nodes[first].outputs) where !mine.isEmpty { rename[mine] = theirs }
+                removed.insert(i)
+            } else {
+                seen[key] = i
+            }
+        }
+        guard !removed.isEmpty || inputsChanged else { return false }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.pruneInitializers()
+        return true
+    }
+}

@@ -266,3 +266,58 @@ public struct AttentionFusion: GraphPass {
                                             allowzero: reshape.int("allowzero") ?? 0))
     }
 }
+
+/// Rotary embedding in rotate-half form:
+///   Add(Mul(x, cos), Mul(Concat(Neg(Slice(x, h:)), Slice(x, :h), axis=-1), sin))
+/// (operands in either order) becomes `lpc:Rotary(x, cos, sin)` with attribute `half` = h.
+public struct RotaryFusion: GraphPass {
+    public var name: String { "rotary fusion" }
+    public init() {}
+
+    /// Slice(x, [start], [end], [axis], [1]) on the last axis with constant bounds.
+    private func lastAxisSlice(_ value: String, _ m: Matcher) -> (index: Int, source: String, start: Int, end: Int, axis: Int)? {
+        guard let (i, slice) = m.producer(value, "Slice"), slice.inputs.count >= 4,
+              let starts = m.constant(slice.inputs[1])?.ints(), let ends = m.constant(slice.inputs[2])?.ints(),
+              let axes = m.constant(slice.inputs[3])?.ints(), starts.count == 1, ends.count == 1, axes.count == 1 else { return nil }
+        if slice.inputs.count > 4 && !slice.inputs[4].isEmpty {
+            guard m.constant(slice.inputs[4])?.ints() == [1] else { return nil }
+        }
+        return (i, slice.inputs[0], starts[0], ends[0], axes[0])
+    }
+
+    public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
+        let m = Matcher(graph, context)
+        let types = DTypeInference.infer(graph)
+        var removed = Set<Int>(), added: [Node] = []
+        for (ia, add) in graph.nodes.enumerated() where add.opType == "Add" && add.domain.isEmpty && add.inputs.count == 2 {
+            for (p, r) in [(0, 1), (1, 0)] {
+                guard let (imc, mc) = m.producer(add.inputs[p], "Mul"), let (ims, ms) = m.producer(add.inputs[r], "Mul") else { continue }
+                // The sin term multiplies the rotated x.
+                var found: (x: String, half: Int, sin: String, nodes: Set<Int>, axis: Int)?
+                for (a, b) in [(0, 1), (1, 0)] {
+                    guard let (ic, concat) = m.producer(ms.inputs[a], "Concat"), concat.inputs.count == 2,
+                          concat.int("axis") == -1, let (ineg, neg) = m.producer(concat.inputs[0], "Neg"),
+                          let upper = lastAxisSlice(neg.inputs[0], m), let lower = lastAxisSlice(concat.inputs[1], m),
+                          upper.source == lower.source, upper.axis == lower.axis, lower.start == 0, upper.start == lower.end, lower.end > 0,
+                          upper.end >= Int(Int32.max) else { continue }
+                    found = (upper.source, lower.end, ms.inputs[b], [ims, ic, ineg, upper.index, lower.index], upper.axis)
+                }
+                guard let found else { continue }
+                // The cos term multiplies x itself.
+                let cosOperand: String
+                if mc.inputs[0] == found.x { cosOperand = mc.inputs[1] } else if mc.inputs[1] == found.x { cosOperand = mc.inputs[0] } else { continue }
+                guard types[found.x] == .float32, types[cosOperand] == .float32, types[found.sin] == .float32 else { continue }
+                let nodes = found.nodes.union([ia, imc])
+                guard nodes.isDisjoint(with: removed), m.isClosed(nodes, exits: [add.outputs[0]]) else { continue }
+                removed.formUnion(nodes)
+                added.append(Node(name: add.name + "/lpc_rotary", opType: "Rotary", domain: GraphOptimizer.domain,
+                                  inputs: [found.x, cosOperand, found.sin], outputs: add.outputs,
+                                  attributes: ["half": .int(found.half), "axis": .int(found.axis)]))
+                break
+            }
+        }
+        guard !added.isEmpty else { return false }
+        graph.rewrite(removing: removed, adding: added)
+        return true
+    }
+}

@@ -30,7 +30,8 @@ public enum GraphOptimizer {
 
     public static func defaultPasses() -> [GraphPass] {
         [ConstantFolding(), DeadCodeElimination(), NoOpElimination(),
-         RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), ShapePlumbingElimination(), MatMulWeightFusion()]
+         RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), ShapePlumbingElimination(), RotaryFusion(), CommonSubexpressionElimination(),
+         MatMulWeightFusion()]
     }
 
     /// Runs `passes` to a fixed point (at most 8 rounds). Returns the graph and a line per change.

@@ -231,6 +231,17 @@ public struct ShapePlumbingElimination: GraphPass {
                 if let q = inShapes[0], let v = inShapes[2], q.count == 4, v.count == 4 { shape = [q[0], q[1], q[2], v[3]] }
             case "Slice":
                 shape = slice(inShapes[0], inValues)
+            case "lpc:RepeatKVShape":
+                if let k = inShapes[0], k.count == 4, let e = inValues[1], e.count == 5, e[2].isConstant,
+                   k.allSatisfy({ $0 != nil }), let heads = k[1]! * e[2] {
+                    let dims = [k[0]!, heads, k[2]!, k[3]!]
+                    var start = node.int("start") ?? 0, end = node.int("end") ?? 4
+                    if start < 0 { start += 4 }
+                    if end < 0 { end += 4 }
+                    start = min(max(start, 0), 4); end = min(max(end, start), 4)
+                    value = Array(dims[start..<end])
+                    shape = [.const(end - start)]
+                }
             default:
                 break
             }
