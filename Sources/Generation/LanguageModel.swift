@@ -22,8 +22,13 @@ public final class LanguageModel {
         try self.init(graph: ONNXLoader.load(path: path).graph)
     }
 
-    public init(graph: Graph) throws {
-        session = try Session(graph: graph)
+    public convenience init(graph: Graph) throws {
+        try self.init(graph: graph, options: SessionOptions())
+    }
+
+    /// A model whose session is built with `options` (passes, weight storage).
+    public init(graph: Graph, options: SessionOptions) throws {
+        session = try Session(graph: graph, options: options)
         let names = Set(graph.inputs.map(\.name))
         guard names.contains("input_ids") else {
             throw LanguageModelError("the model has no 'input_ids' input; inputs are \(graph.inputs.map(\.name).sorted())")
@@ -52,6 +57,11 @@ public final class LanguageModel {
         } else {
             vocabularySize = nil
         }
+    }
+
+    /// Bytes the KV cache holds for `tokens` positions (batch 1).
+    public func kvCacheBytes(tokens: Int) -> Int {
+        layerCount * 2 * kvHeads * tokens * headDim * pastDType.size
     }
 
     /// An empty cache (past length 0) for a new sequence.

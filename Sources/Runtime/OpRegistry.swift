@@ -1,15 +1,18 @@
+import CKernels
 import Graph
 
 /// The kernels the executor knows, by `domain:opType` ("" domain written as just `opType`).
 /// Each kernel family registers itself from its own file.
 public enum OpRegistry {
     public static let kernels: [String: Kernel] = {
+        _ = lpc_tune_openblas()
         var table: [String: Kernel] = [:]
         ElementwiseKernels.register(into: &table)
         ReductionKernels.register(into: &table)
         ShapeKernels.register(into: &table)
         MatMulKernels.register(into: &table)
         TransformerKernels.register(into: &table)
+        FusedKernels.register(into: &table)
         return table
     }()
 
