@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "Runtime", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ONNXImport", "TestSupport", "CKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
-        .testTarget(name: "GenerationTests", dependencies: ["Generation", "TestSupport"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "ONNXImport", "Runtime", "TestSupport"]),
         .testTarget(name: "LPCTests", dependencies: ["LPC", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["lpc", "TestSupport"]),
     ]
