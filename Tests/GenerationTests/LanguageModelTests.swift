@@ -149,7 +149,15 @@ struct LogitsHeadTests {
         let graph = try ONNXLoader.load(path: Fixtures.path("models/llama-optimum/model.onnx")).graph
         let lmHead = try #require(graph.nodes.first { $0.outputs.contains("logits") && $0.opType == "MatMul" })
         let model = try LanguageModel(graph: graph, options: SessionOptions(), hiddenStateValue: lmHead.inputs[0])
-        return (model, try #require(graph.initializers[lmHead.inputs[1]]))
+        if let weight = graph.initializers[lmHead.inputs[1]] { return (model, weight) }
+        // optimum writes the tied head as Transpose(embedding [vocab, d]): transpose it back here.
+        let transpose = try #require(graph.nodes.first { $0.outputs.contains(lmHead.inputs[1]) && $0.opType == "Transpose" })
+        let embedding = try #require(graph.initializers[transpose.inputs[0]])
+        let (vocab, d) = (embedding.shape[0], embedding.shape[1])
+        var values = [Float](repeating: 0, count: vocab * d)
+        let e = embedding.pointer(Float.self)
+        for v in 0..<vocab { for i in 0..<d { values[i * vocab + v] = e[v * d + i] } }
+        return (model, Tensor(values, shape: [d, vocab]))
     }
 
     func greedy(_ model: LanguageModel, head: (any LogitsHead)?) throws -> ([Int], [Float]) {
