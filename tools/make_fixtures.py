@@ -141,44 +141,6 @@ def io_names(num_layers: int):
     return inputs, outputs
 
 
-@contextlib.contextmanager
-def fused_op_patches(model: torch.nn.Module):
-    """For the opset-23 export: route RMSNorm through F.rms_norm (-> RMSNormalization), RoPE
-    through torch.onnx.ops.rotary_embedding (-> RotaryEmbedding), and let SDPA take the KV heads
-    as they are (enable_gqa, so the Attention op sees 4 query heads over 2 KV heads instead of an
-    Expand'ed copy). SDPA itself becomes the opset-23 Attention op without help. The maths is
-    unchanged (fp32), so the goldens still match PyTorch eager."""
-    from transformers.integrations import sdpa_attention
-    mod = sys.modules[type(model).__module__]
-    old_gqa = sdpa_attention.use_gqa_in_sdpa
-    norm_cls = next(type(m) for m in model.modules() if type(m).__name__.endswith("RMSNorm"))
-    old_norm_forward = norm_cls.forward
-    old_rope = mod.apply_rotary_pos_emb
-
-    def norm_forward(self, hidden_states):
-        return torch.nn.functional.rms_norm(hidden_states, (hidden_states.shape[-1],),
-                                            self.weight, self.variance_epsilon)
-
-    def rope(q, k, cos, sin, position_ids=None, unsqueeze_dim=1):
-        # q, k: [batch, heads, seq, head_dim]; cos/sin: [batch, seq, head_dim] (halves repeated).
-        half = cos.shape[-1] // 2
-        c, s = cos[..., :half], sin[..., :half]
-        return (torch.onnx.ops.rotary_embedding(q, c, s),
-                torch.onnx.ops.rotary_embedding(k, c, s))
-
-    norm_cls.forward = norm_forward
-    mod.apply_rotary_pos_emb = rope
-    sdpa_attention.use_gqa_in_sdpa = lambda attention_mask, key: True
-    try:
-        yield ["RMSNorm -> torch.nn.functional.rms_norm",
-               "apply_rotary_pos_emb -> torch.onnx.ops.rotary_embedding",
-               "sdpa_attention.use_gqa_in_sdpa -> True (SDPA enable_gqa, no repeat_kv)"]
-    finally:
-        norm_cls.forward = old_norm_forward
-        mod.apply_rotary_pos_emb = old_rope
-        sdpa_attention.use_gqa_in_sdpa = old_gqa
-
-
 def example_inputs(config, batch=2, seq=3, past=4):
     g = torch.Generator().manual_seed(0)
     kv, hd = config.num_key_value_heads, config.head_dim
@@ -200,18 +162,15 @@ def export_dynamo(model, family: str, opset: int, path: Path) -> dict:
     # forward(input_ids, attention_mask, position_ids, *past): the varargs are one tuple
     dyn = ({0: D, 1: D}, {0: D, 1: D}, {0: D, 1: D},
            tuple({0: D, 2: D} for _ in range(2 * config.num_hidden_layers)))
-    notes = {}
-    ctx = fused_op_patches(model) if opset >= 23 else contextlib.nullcontext([])
-    with ctx as patches, torch.no_grad():
+    # Stock transformers code, no patches: at opset 23 torch's exporter (with its onnxscript
+    # optimizer) itself emits RMSNormalization, RotaryEmbedding and Attention.
+    with torch.no_grad():
         expected = wrapper(*args)
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
+        with contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(wrapper, args, dynamo=True, opset_version=opset,
                                         input_names=in_names, output_names=out_names,
                                         dynamic_shapes=dyn, optimize=True,
                                         external_data=False)
-    if patches:
-        notes["patches"] = patches
     proto = program.model_proto
     strip_metadata(proto)
     rename_dims(proto, config)
@@ -224,7 +183,7 @@ def export_dynamo(model, family: str, opset: int, path: Path) -> dict:
     err = max(float(np.max(np.abs(g - e.numpy()))) for g, e in zip(got, expected))
     if not err < 1e-4:
         raise RuntimeError(f"{family} dynamo opset {opset}: ORT differs from PyTorch by {err}")
-    return notes
+    return {}
 
 
 def strip_metadata(proto: onnx.ModelProto):

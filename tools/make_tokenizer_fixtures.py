@@ -15,19 +15,34 @@
                                                Punctuation, Digits, unk/"##" prefix, added-token flags
                                 components_b   NFD, Split behaviours/invert, Metaspace(first) after a
                                                Strip normalizer, end_of_word_suffix, fuse_unk
+                                components_c   Whitespace pre-tokenizer, NFKD, Lowercase, no decoder
+                                components_d   BertNormalizer, StripAccents, BertPreTokenizer,
+                                               CharDelimiterSplit, BPEDecoder, truncation and padding
+                                gpt2_bpe       SmolLM2-like: Digits + ByteLevel(use_regex, GPT-2 regex),
+                                               ChatML special tokens, merges as strings
+                                qwen2_bpe      NFC, Split(Qwen2 regex: single digits), ByteLevel with
+                                               add_prefix_space
   <name>.golden.json          for every corpus string: HF ids with add_special_tokens true and false,
                               HF decode of those ids with skip_special_tokens false and true; plus
                               decodes of random id sequences (invalid UTF-8 byte runs etc.).
+  unicode.json                how the Rust side classifies every code point (Oniguruma \p{L} \p{N} \s,
+                              Punctuation, Digits, regex-crate \w, BertNormalizer's control test) and
+                              hashes of its single-character NFC/NFD/NFKC/NFKD/Lowercase mappings per
+                              4096-code-point block, plus multi-character normalization samples.
 
-Deterministic (fixed seeds). Usage:  PY=$(tools/venv.sh); $PY tools/make_tokenizer_fixtures.py
+Goldens are deterministic. BPE training is not (HF breaks ties in hash-map order), so existing
+trained tokenizer files are kept unless --retrain is given.
+Usage:  PY=$(tools/venv.sh); $PY tools/make_tokenizer_fixtures.py [--retrain]
 """
 from __future__ import annotations
 
 import json
+import os
 import random
-import shutil
 import sys
 from pathlib import Path
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # (set before importing tokenizers)
 
 from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers,
                         pre_tokenizers, processors, trainers)
@@ -193,6 +208,13 @@ def corpus() -> list[str]:
     ]:
         add(s)
 
+    # Normalization edge cases (astral base + marks, archaic jamo, leading non-starters to reorder,
+    # compatibility marks that compose), also at the start of the text for Metaspace(first).
+    for s in ["\U00010070\u0323\u0301", "x\U000E0049\u033b\u0304", "\u1104\u1176", "\u1100\u1161\u11a8\u11ff",
+              "\U00010376\u0f81\U00020090", "\u065c\u06d7\u05c2\u059f aa", "\u0e3a\u0e4b\u0e18\u2714", "ｶﾞｷﾞ",
+              "\u0344\u0f73\u0f75", "\u2000\u2001 \u2126\u212a\u212b", "\uf900\uf901\U0002f800", "\u00c5\u0327\u0301"]:
+        add(s)
+
     # Deterministic random mixtures of fragments, to reach well over 300 strings.
     rng = random.Random(1234)
     pieces = [
@@ -205,6 +227,26 @@ def corpus() -> list[str]:
     while len(c) < 420:
         n = rng.randint(2, 14)
         add("".join(rng.choice(pieces) for _ in range(n)))
+    # Random code points from many blocks (marks, jamo, astral letters, tags, variation selectors).
+    blocks = [(0x20, 0x7E), (0x00, 0x1F), (0xA0, 0x2FF), (0x300, 0x36F), (0x370, 0x4FF), (0x590, 0x6FF),
+              (0x900, 0x97F), (0xE00, 0xE7F), (0x1100, 0x11FF), (0x1E00, 0x1FFF), (0x2000, 0x218F),
+              (0x3000, 0x30FF), (0x4E00, 0x4E80), (0xAC00, 0xAC40), (0xFB00, 0xFB4F), (0xFE00, 0xFE0F),
+              (0xFF00, 0xFFEF), (0x10000, 0x1007F), (0x1D400, 0x1D7FF), (0x1F300, 0x1FAFF), (0xE0000, 0xE007F)]
+    while len(c) < 600:
+        out = []
+        for _ in range(rng.randint(1, 10)):
+            r = rng.random()
+            if r < 0.45:
+                a, b = rng.choice(blocks)
+                out.append("".join(chr(rng.randint(a, b)) for _ in range(rng.randint(1, 5))))
+            elif r < 0.8:
+                out.append(rng.choice(pieces))
+            else:
+                src = rng.choice(c)
+                if src:
+                    i = rng.randrange(len(src))
+                    out.append(src[i:i + rng.randint(1, 16)])
+        add("".join(ch for ch in "".join(out) if not 0xD800 <= ord(ch) < 0xE000))
 
     seen, out = set(), []
     for s in c:
@@ -406,6 +448,59 @@ def components_b(text: list[str]) -> Tokenizer:
     return tok
 
 
+def gpt2_bpe(text: list[str]) -> str:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=2000, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>"])
+    tok.train_from_iterator(text, trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    cfg = json.loads(tok.to_str())
+    cfg["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in cfg["model"]["merges"]]
+    return json.dumps(cfg, ensure_ascii=False)
+
+
+def qwen2_bpe(text: list[str]) -> Tokenizer:
+    qwen2 = LLAMA3_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}")
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(qwen2), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1500, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(text, trainer)
+    tok.add_special_tokens([AddedToken("<|endoftext|>", special=True, normalized=False),
+                            AddedToken("<|im_start|>", special=True, normalized=False),
+                            AddedToken("<|im_end|>", special=True, normalized=False)])
+    tok.add_tokens([AddedToken("<tool_call>", special=False, normalized=False)])
+    return tok
+
+
+def components_d(text: list[str]) -> Tokenizer:
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([
+        normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True),
+        normalizers.StripAccents()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(), pre_tokenizers.CharDelimiterSplit("x")])
+    trainer = trainers.BpeTrainer(vocab_size=900, show_progress=False, limit_alphabet=200, end_of_word_suffix="</w>",
+                                  special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]"])
+    tok.train_from_iterator(text, trainer)
+    tok.decoder = decoders.BPEDecoder(suffix="</w>")
+    tok.post_processor = processors.BertProcessing(sep=("[SEP]", tok.token_to_id("[SEP]")),
+                                                   cls=("[CLS]", tok.token_to_id("[CLS]")))
+    tok.enable_truncation(max_length=48)
+    tok.enable_padding(pad_id=tok.token_to_id("[PAD]"), pad_token="[PAD]", pad_to_multiple_of=8)
+    return tok
+
+
 def whitespace_variant(text: list[str]) -> Tokenizer:
     """Whitespace pre-tokenizer + NFKD + BertNormalizer-free lowercase; byte-level alphabet not needed."""
     tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
@@ -442,8 +537,9 @@ def goldens(tok: Tokenizer, strings: list[str], rng: random.Random) -> dict:
     # and special tokens decode.
     n = tok.get_vocab_size(with_added_tokens=True)
     vocab = tok.get_vocab(with_added_tokens=True)
-    byteish = [i for t, i in vocab.items() if t.startswith("<0x") or (len(t) == 1 and ord(t) >= 0x80)]
-    specials = [i for t, i in vocab.items() if t.startswith("<") and t.endswith(">") and len(t) > 2]
+    items = sorted(vocab.items(), key=lambda kv: kv[1])  # get_vocab's order varies between runs
+    byteish = [i for t, i in items if t.startswith("<0x") or (len(t) == 1 and ord(t) >= 0x80)]
+    specials = [i for t, i in items if t.startswith("<") and t.endswith(">") and len(t) > 2]
     rand = []
     for k in range(150):
         ids = []
@@ -456,23 +552,96 @@ def goldens(tok: Tokenizer, strings: list[str], rng: random.Random) -> dict:
     return {"cases": cases, "random": rand}
 
 
+# ----------------------------------------------------------------------------------------------
+# Unicode behaviour of the Rust side (its components use different Unicode versions)
+# ----------------------------------------------------------------------------------------------
+
+def fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def unicode_tables() -> dict:
+    """Character classes (as code point ranges) and per-block hashes of the single-character
+    normalizer mappings, scanned over all of Unicode, plus multi-character normalization samples."""
+    from tokenizers import normalizers as N, pre_tokenizers as P
+    import unicodedata
+
+    points = [v for v in range(0x110000) if not 0xD800 <= v < 0xE000]
+
+    def ranges(pred) -> list[list[int]]:
+        out: list[list[int]] = []
+        for v in points:
+            if pred(chr(v)):
+                if out and out[-1][1] == v - 1:
+                    out[-1][1] = v
+                else:
+                    out.append([v, v])
+        return out
+
+    def regex(p):
+        pt = P.Split(Regex(p), behavior="removed")
+        return lambda c: pt.pre_tokenize_str(c) == []
+
+    punct, digits, ws = P.Punctuation(), P.Digits(individual_digits=True), P.Whitespace()
+    bert = N.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+    classes = {
+        "onig_letter": ranges(regex(r"\p{L}")),
+        "onig_number": ranges(regex(r"\p{N}")),
+        "onig_space": ranges(regex(r"\s")),
+        "punctuation": ranges(lambda c: len(punct.pre_tokenize_str("a" + c + "a")) == 3),
+        "numeric": ranges(lambda c: len(digits.pre_tokenize_str("a" + c + "a")) == 3),
+        "regex_word": ranges(lambda c: [x[0] for x in ws.pre_tokenize_str("a" + c)] == ["a" + c]),
+        "bert_removed": ranges(lambda c: bert.normalize_str(c) == ""),
+    }
+    maps = {}
+    for name, n in [("nfc", N.NFC()), ("nfd", N.NFD()), ("nfkc", N.NFKC()), ("nfkd", N.NFKD()), ("lowercase", N.Lowercase())]:
+        blocks: dict[int, bytearray] = {}
+        for v in points:
+            r = n.normalize_str(chr(v))
+            if r != chr(v):
+                blocks.setdefault(v >> 12, bytearray()).extend(f"{v:x}:".encode() + r.encode() + b"\n")
+        maps[name] = {f"{k:x}": f"{fnv1a64(bytes(b)):016x}" for k, b in sorted(blocks.items())}
+    rng = random.Random(11)
+    marks = [v for v in points[:0x30000] if unicodedata.combining(chr(v))]
+    decomposable = [v for v in points[:0x30000] if unicodedata.decomposition(chr(v))]
+    samples = []
+    norms = [N.NFC(), N.NFD(), N.NFKC(), N.NFKD()]
+    for _ in range(1500):
+        t = "".join(chr(rng.choice(points[:0x30000] if r < 0.3 else marks if r < 0.6 else decomposable))
+                    for r in (rng.random() for _ in range(rng.randint(1, 7))))
+        samples.append([t] + [n.normalize_str(t) for n in norms])
+    return {"classes": classes, "normalization_block_hashes": maps, "normalization_samples": samples}
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     strings = corpus()
     assert len(strings) >= 300, len(strings)
     (OUT / "corpus.json").write_text(json.dumps(strings, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    text = training_text(strings)
+    text = training_text(strings)  # only used when training
 
     built: dict[str, Tokenizer] = {}
     if SMOLLM2.exists():
-        shutil.copyfile(SMOLLM2, OUT / "smollm2.tokenizer.json")
+        # Same JSON, re-serialized without indentation (3.5 MB -> 1.6 MB); goldens come from this copy.
+        data = json.loads(SMOLLM2.read_text(encoding="utf-8"))
+        (OUT / "smollm2.tokenizer.json").write_text(
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     if (OUT / "smollm2.tokenizer.json").exists():
         built["smollm2"] = Tokenizer.from_file(str(OUT / "smollm2.tokenizer.json"))
     else:
         print("note: models/SmolLM2-135M-Instruct/tokenizer.json not found; skipping smollm2", file=sys.stderr)
+    retrain = "--retrain" in sys.argv
     for name, fn in [("llama3_bpe", llama3_bpe), ("sp_llama2", sp_llama2), ("sp_metaspace", sp_metaspace),
                      ("components_a", components_a), ("components_b", components_b),
-                     ("components_c", whitespace_variant)]:
+                     ("components_c", whitespace_variant), ("components_d", components_d), ("gpt2_bpe", gpt2_bpe), ("qwen2_bpe", qwen2_bpe)]:
+        if (OUT / f"{name}.tokenizer.json").exists() and not retrain:
+            # BPE training breaks ties in hash-map order, so it differs from run to run: keep the
+            # committed tokenizers and only recompute the goldens (pass --retrain to train anew).
+            built[name] = Tokenizer.from_file(str(OUT / f"{name}.tokenizer.json"))
+            continue
         tok = fn(text)
         if isinstance(tok, str):  # hand-laid-out JSON (keeps e.g. merges as "a b" strings)
             (OUT / f"{name}.tokenizer.json").write_text(tok, encoding="utf-8")
@@ -487,6 +656,7 @@ def main() -> int:
         (OUT / f"{name}.golden.json").write_text(json.dumps(g, ensure_ascii=False) + "\n", encoding="utf-8")
         manifest.append({"name": name, "tokenizer": f"{name}.tokenizer.json", "golden": f"{name}.golden.json"})
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    (OUT / "unicode.json").write_text(json.dumps(unicode_tables(), ensure_ascii=False) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"wrote {len(strings)} corpus strings, {len(built)} tokenizers, {total / 1e6:.2f} MB in {OUT}")
     return 0

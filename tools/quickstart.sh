@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# The README's main command: set up everything on a fresh machine and run lpc on the default
+# The README's main command: set up everything on a fresh machine and generate with the default
 # model (SmolLM2-135M-Instruct). Each step is skipped when its result already exists.
+#   tools/quickstart.sh ["your prompt"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=models/SmolLM2-135M-Instruct
+prompt=${1:-"What is the capital of France? Answer in one sentence."}
 
-echo "== 1/4 system packages"
-tools/install-system-deps.sh
+echo "== 1/4 system packages" >&2
+tools/install-system-deps.sh >&2
 
-echo "== 2/4 default model ($model)"
+echo "== 2/4 default model ($model; first time: a Python venv and a conversion, a few minutes)" >&2
 PY=$(tools/venv.sh)
-"$PY" tools/make_smollm2.py --out "$model"
+"$PY" tools/make_smollm2.py --out "$model" >&2
 
-echo "== 3/4 release build"
-swift build -c release --product lpc 2>&1 | tail -n 1
+echo "== 3/4 release build" >&2
+swift build -c release --product lpc 2>&1 | tail -n 1 >&2
 
-echo "== 4/4 inspect, then run against onnxruntime (32-token prefill + 16 decode steps)"
-.build/release/lpc inspect "$model"
-"$PY" tools/check_smollm2.py --model "$model" --lpc .build/release/lpc
+echo "== 4/4 lpc generate --prompt \"$prompt\"" >&2
+.build/release/lpc generate --model "$model" --prompt "$prompt" --max-tokens 64

@@ -105,6 +105,22 @@ public struct KVCache: @unchecked Sendable {
     /// By input name: past_key_values.N.key|value, each [1, kv_heads, length, head_dim].
     public var tensors: [String: Tensor]
     public var length: Int
+
+    /// Keeps only the first `newLength` positions (a chat turn that diverges from what is cached).
+    public mutating func truncate(to newLength: Int) {
+        guard newLength < length else { return }
+        for (name, tensor) in tensors {
+            let (batchHeads, old, dim) = (tensor.shape[0] * tensor.shape[1], tensor.shape[2], tensor.shape[3])
+            let result = Tensor(uninitialized: tensor.dtype, shape: [tensor.shape[0], tensor.shape[1], newLength, dim])
+            let rowBytes = newLength * dim * tensor.dtype.size
+            for head in 0..<batchHeads where rowBytes > 0 {
+                result.raw.advanced(by: head * rowBytes)
+                    .copyMemory(from: tensor.raw.advanced(by: head * old * dim * tensor.dtype.size), byteCount: rowBytes)
+            }
+            tensors[name] = result
+        }
+        length = newLength
+    }
 }
 
 public struct LanguageModelError: Error, CustomStringConvertible {

@@ -1,48 +1,68 @@
-// Unicode character classes as the Rust side of HF tokenizers sees them (Oniguruma regexes and
-// Rust's char methods), from Swift's Unicode.Scalar.Properties. Lookups for the BMP come from a
-// table built once; astral scalars are classified on the fly.
+// Unicode character classes as the Rust side of HF tokenizers sees them, from Swift's
+// Unicode.Scalar.Properties. The Rust components use different Unicode versions, and Swift's
+// tables may be newer still, so classes are cut at the version each component knows:
+//   Oniguruma regexes (\p{L}, \p{N}, \s; Split / ByteLevel)      Unicode 16.0
+//   Rust std char (is_numeric, is_whitespace, to_lowercase)      current
+//   Rust regex crate \w (Whitespace, single_word)                Unicode 16.0
+//   unicode_categories (Punctuation, BertPreTokenizer, Bert      Unicode 8.0
+//     normalizer's control test)
+// (verified code point by code point against tokenizers 0.22 by scanning all of Unicode).
+// BMP lookups come from a table built once; astral scalars are classified on the fly.
 
 enum CharClass {
-    /// \p{L}: general category L (Lu, Ll, Lt, Lm, Lo).
+    /// \p{L} in Oniguruma: general category L.
     static let letter: UInt16 = 1 << 0
-    /// \p{N}: Nd, Nl, No (also Rust's char::is_numeric).
+    /// \p{N} in Oniguruma: Nd, Nl, No.
     static let number: UInt16 = 1 << 1
-    /// \s in Oniguruma (Unicode) and Rust's char::is_whitespace: the White_Space property.
+    /// \s in Oniguruma and Rust's char::is_whitespace: the White_Space property.
     static let whitespace: UInt16 = 1 << 2
-    /// \w in Oniguruma and Rust's regex: Alphabetic, M, Nd, Pc, Join_Control.
+    /// \w in Rust's regex crate: Alphabetic, M, Nd, Pc, Join_Control.
     static let word: UInt16 = 1 << 3
-    /// Rust's unicode_categories is_punctuation: Pc Pd Ps Pe Pi Pf Po.
+    /// unicode_categories' is_punctuation (P*, Unicode 8.0), or ASCII punctuation.
     static let punctuation: UInt16 = 1 << 4
-    /// Nd (\d).
-    static let decimal: UInt16 = 1 << 5
+    /// Rust's char::is_numeric (Nd, Nl, No; current Unicode).
+    static let numeric: UInt16 = 1 << 5
     /// Mn (for accent stripping).
     static let nonspacingMark: UInt16 = 1 << 6
-    /// C* (Cc Cf Cn Co Cs), for BertNormalizer.
-    static let other: UInt16 = 1 << 7
-    /// Zs, for BertNormalizer's whitespace test.
-    static let spaceSeparator: UInt16 = 1 << 8
+    /// unicode_categories' is_other as seen by BertNormalizer: Cc, Co, Cf (Unicode 8.0).
+    static let bertOther: UInt16 = 1 << 7
+
+    private static func age(_ p: Unicode.Scalar.Properties) -> Int {
+        guard let a = p.age else { return 1000 }
+        return a.major * 10 + a.minor
+    }
 
     static func compute(_ v: UInt32) -> UInt16 {
-        guard let s = Unicode.Scalar(v) else { return other }
+        guard let s = Unicode.Scalar(v) else { return 0 }
         let p = s.properties
+        let age = age(p)
+        let upTo16 = age <= 160, upTo8 = age <= 80
         var f: UInt16 = 0
         switch p.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
-            f |= letter
-        case .decimalNumber: f |= number | decimal
-        case .letterNumber, .otherNumber: f |= number
+            if upTo16 { f |= letter }
+        case .decimalNumber, .letterNumber, .otherNumber:
+            f |= numeric
+            if upTo16 { f |= number }
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
-            f |= punctuation
+            if upTo8 { f |= punctuation }
         case .nonspacingMark: f |= nonspacingMark
-        case .control, .format, .unassigned, .privateUse, .surrogate: f |= other
-        case .spaceSeparator: f |= spaceSeparator
+        case .control, .privateUse: f |= bertOther
+        case .format: if upTo8 { f |= bertOther }
         default: break
         }
+        // Category changes since Unicode 8.0 (Po then, So / Mn now).
+        if v == 0x166D || v == 0x111C9 { f |= punctuation }
+        if v < 0x80 && ((v >= 0x21 && v <= 0x2F) || (v >= 0x3A && v <= 0x40) || (v >= 0x5B && v <= 0x60) || (v >= 0x7B && v <= 0x7E)) {
+            f |= punctuation
+        }
         if p.isWhitespace { f |= whitespace }
-        switch p.generalCategory {
-        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: f |= word
-        default: if p.isAlphabetic || p.isJoinControl { f |= word }
+        if upTo16 {
+            switch p.generalCategory {
+            case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: f |= word
+            default: if p.isAlphabetic || p.isJoinControl { f |= word }
+            }
         }
         return f
     }
@@ -73,13 +93,14 @@ enum CharClass {
         return flags(v) & whitespace != 0
     }
 
-    /// Rust's `char::is_ascii_punctuation() || is_punctuation()` (HF Punctuation pre-tokenizer).
-    static func isPunctuation(_ v: UInt32) -> Bool {
-        if v < 0x80 {
-            return (v >= 0x21 && v <= 0x2F) || (v >= 0x3A && v <= 0x40) || (v >= 0x5B && v <= 0x60) || (v >= 0x7B && v <= 0x7E)
-        }
-        return flags(v) & punctuation != 0
+    /// Rust's char::is_numeric (Digits pre-tokenizer).
+    static func isNumeric(_ v: UInt32) -> Bool {
+        if v < 0x80 { return v >= 0x30 && v <= 0x39 }
+        return flags(v) & numeric != 0
     }
+
+    /// HF Punctuation / BertPreTokenizer punctuation.
+    static func isPunctuation(_ v: UInt32) -> Bool { flags(v) & punctuation != 0 }
 
     static func isWord(_ v: UInt32) -> Bool { flags(v) & word != 0 }
 }

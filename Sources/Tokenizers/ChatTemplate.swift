@@ -28,7 +28,7 @@ public struct ChatMessage {
 /// renders it: jinja2's ImmutableSandboxedEnvironment with trim_blocks and lstrip_blocks, the
 /// `raise_exception` and `strftime_now` globals, and a `tojson` filter that does not escape
 /// non-ASCII or HTML characters.
-public final class ChatTemplate {
+public final class ChatTemplate: @unchecked Sendable {  // immutable after init; each render has its own state
     public let source: String
     private let body: [JinjaStmt]
 
@@ -113,7 +113,7 @@ public final class ChatTemplate {
             if step == 0 { throw JinjaError.runtime("range() arg 3 must not be zero") }
             let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
             if count > 100_000 {
-                throw JinjaError(.security, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
+                throw JinjaError(.runtime, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
             }
             return .list((0..<count).map { .int(start + $0 * step) })
         })
@@ -174,7 +174,7 @@ public struct ChatTemplateLoadError: Error, CustomStringConvertible {
 /// transformers finds them: `chat_template.jinja` (plus `additional_chat_templates/*.jinja`) if
 /// present, else `chat_template` in tokenizer_config.json — a string, or a list of
 /// `{"name", "template"}` of which "default" is used unless another name is asked for.
-public struct ChatTemplateConfig {
+public struct ChatTemplateConfig: @unchecked Sendable {  // holds only immutable strings and lists
     public var template: ChatTemplate
     /// The file the template came from.
     public var origin: String
@@ -182,6 +182,25 @@ public struct ChatTemplateConfig {
     public var eosToken: String?
     /// Every named template available (the single template is named "default").
     public var availableNames: [String]
+    /// What transformers passes to the template as `special_tokens_map`: bos/eos/unk/sep/pad/cls/mask
+    /// tokens that are set, and `additional_special_tokens`.
+    public var specialTokens: [String: JinjaValue] = [:]
+
+    /// Renders like `tokenizer.apply_chat_template(messages, tokenize=False, ...)` for this model:
+    /// the special tokens are passed along, then `extra` (e.g. `tools`, `date_string`).
+    public func render(messages: JinjaValue, addGenerationPrompt: Bool = false,
+                       extra: [String: JinjaValue] = [:]) throws -> String {
+        var context = specialTokens
+        for (k, v) in extra { context[k] = v }
+        return try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt, extra: context)
+    }
+
+    public func render(messages: [ChatMessage], addGenerationPrompt: Bool = false,
+                       extra: [String: JinjaValue] = [:]) throws -> String {
+        try render(messages: .list(messages.map(\.jinjaValue)), addGenerationPrompt: addGenerationPrompt, extra: extra)
+    }
+
+    static let specialTokenKeys = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
 
     public static func load(modelDirectory: String, templateName: String? = nil) throws -> ChatTemplateConfig {
         let dir = URL(fileURLWithPath: modelDirectory)
@@ -251,8 +270,23 @@ public struct ChatTemplateConfig {
             if bos == nil { bos = try specialToken(map, "bos_token", mapURL) }
             if eos == nil { eos = try specialToken(map, "eos_token", mapURL) }
         }
-        return ChatTemplateConfig(template: template, origin: origin, bosToken: bos, eosToken: eos,
-                                  availableNames: templates.map(\.0))
+        var result = ChatTemplateConfig(template: template, origin: origin, bosToken: bos, eosToken: eos,
+                                        availableNames: templates.map(\.0))
+        var map = JinjaDict()
+        if fm.fileExists(atPath: mapURL.path), case .dict(let m) = try readJSON(mapURL) { map = m }
+        for key in specialTokenKeys {
+            if let t = try specialToken(config, key, configURL) ?? specialToken(map, key, mapURL) {
+                result.specialTokens[key] = .string(t)
+            }
+        }
+        let extraKey = "additional_special_tokens"
+        if case .list(let items)? = config[extraKey] ?? map[extraKey] {
+            result.specialTokens[extraKey] = .list(items.map { item -> JinjaValue in
+                if case .dict(let d) = item, let c = d["content"] { return c }
+                return item
+            })
+        }
+        return result
     }
 
     /// A special token given as a string or as an AddedToken object `{"content": ...}`.

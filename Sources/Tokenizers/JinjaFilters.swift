@@ -31,10 +31,6 @@ extension JinjaInterpreter {
     /// jinja2's `soft_str`: str() with undefined as "".
     func softStr(_ v: JinjaValue) -> String { pyStr(v) }
 
-    private func requireString(_ v: JinjaValue, _ filter: String) throws -> String {
-        if case .undefined(let u) = v, filter == "replace" { throw JinjaError.undefined(u) }
-        return softStr(v)
-    }
 
     /// jinja2's `make_attrgetter`: "a.b.0" looks up each part with getitem (digits as integers).
     func attributePath(_ item: JinjaValue, _ attribute: JinjaValue) throws -> JinjaValue {
@@ -76,7 +72,6 @@ extension JinjaInterpreter {
             case .int(let i): return .int(Swift.abs(i))
             case .bool(let b): return .int(b ? 1 : 0)
             case .float(let d): return .float(Swift.abs(d))
-            case .undefined(let u): throw JinjaError.undefined(u)
             default: throw JinjaError.runtime("bad operand type for abs(): '\(value.typeName)'")
             }
         case "attr":
@@ -129,6 +124,7 @@ extension JinjaInterpreter {
             let caseSensitive = a[0]?.truthy ?? false
             let by = try JinjaMethods.string(a[1], "by") ?? "key"
             guard by == "key" || by == "value" else { throw JinjaError.runtime("You can only sort by either \"key\" or \"value\"") }
+            if case .undefined(let u) = value { throw JinjaError.undefined(u) }
             guard case .dict(let d) = value else { throw JinjaError.runtime("'\(value.typeName)' object has no attribute 'items'") }
             let pairs: [JinjaValue] = d.pairs.map { .tuple([.string($0.0), $0.1]) }
             return .list(try sorted(pairs, reverse: a[2]?.truthy ?? false) { p in
@@ -144,11 +140,16 @@ extension JinjaInterpreter {
             let items = try iterate(value)
             return items.first ?? .undefined(JinjaUndefined(message: "No first item, sequence was empty."))
         case "last":
+            switch value {
+            case .list, .tuple, .dict, .string, .undefined: break
+            default: throw JinjaError.runtime("'\(value.typeName)' object is not reversible")
+            }
             let items = try iterate(value)
             return items.last ?? .undefined(JinjaUndefined(message: "No last item, sequence was empty."))
         case "float":
             let a = try args.bind(name, ["default"])
             let defaultValue = a[0] ?? .float(0)
+            if case .undefined(let u) = value { throw JinjaError.undefined(u) }
             switch value {
             case .float: return value
             case .int(let i): return .float(Double(i))
@@ -167,6 +168,13 @@ extension JinjaInterpreter {
             let a = try args.bind(name, ["width", "first", "blank"])
             var indention = "    "
             if case .string(let w)? = a[0] { indention = w } else if let w = a[0] { indention = String(repeating: " ", count: max(0, try JinjaMethods.int(w, 4))) }
+            switch value {
+            case .string: break
+            case .undefined(let u): throw JinjaError.undefined(u)
+            case .list: throw JinjaError.runtime("'list' object has no attribute 'splitlines'")
+            case .tuple: throw JinjaError.runtime("can only concatenate tuple (not \"str\") to tuple")
+            default: throw JinjaError.runtime("unsupported operand type(s) for +=: '\(value.typeName)' and 'str'")
+            }
             let s = softStr(value) + "\n"
             var rv: String
             if a[2]?.truthy ?? false {
@@ -184,6 +192,7 @@ extension JinjaInterpreter {
             let a = try args.bind(name, ["default", "base"])
             let defaultValue = a[0] ?? .int(0)
             let base = try JinjaMethods.int(a[1], 10)
+            if case .undefined(let u) = value { throw JinjaError.undefined(u) }
             switch value {
             case .int: return value
             case .bool(let b): return .int(b ? 1 : 0)
@@ -215,7 +224,7 @@ extension JinjaInterpreter {
         case "upper":
             return .string(PyString.upper(softStr(value)))
         case "map":
-            let items = try iterate(value)
+            let items = value.truthy ? try iterate(value) : []
             if let attr = args.keyword("attribute") {
                 let defaultValue = args.keyword("default")
                 return .list(try items.map { item in
@@ -244,16 +253,17 @@ extension JinjaInterpreter {
             var bestKey = try key(best)
             for item in items.dropFirst() {
                 let k = try key(item)
-                if name == "max" ? try pyLess(bestKey, k) : try pyLess(k, bestKey) { best = item; bestKey = k }
+                if try pyOrder(name == "max" ? ">" : "<", k, bestKey) { best = item; bestKey = k }
             }
             return best
         case "pprint":
             return .string(pyRepr(value))
         case "reject", "select":
-            let items = try iterate(value)
+            let items = value.truthy ? try iterate(value) : []
             return .list(try items.filter { item in
                 let ok: Bool
                 if case .string(let test)? = args.positional.first {
+                    guard JinjaPredicates.exists(test) else { throw JinjaError.runtime("No test named '\(test)'.") }
                     ok = try applyTest(test, item, JinjaArguments(positional: Array(args.positional.dropFirst()), keywords: args.keywords))
                 } else {
                     ok = item.truthy
@@ -261,12 +271,13 @@ extension JinjaInterpreter {
                 return name == "select" ? ok : !ok
             })
         case "rejectattr", "selectattr":
-            let items = try iterate(value)
+            let items = value.truthy ? try iterate(value) : []
             guard let attr = args.positional.first else { throw JinjaError.runtime("Missing parameter for attribute name") }
             return .list(try items.filter { item in
                 let v = try attributePath(item, attr)
                 let ok: Bool
                 if args.positional.count > 1, case .string(let test) = args.positional[1] {
+                    guard JinjaPredicates.exists(test) else { throw JinjaError.runtime("No test named '\(test)'.") }
                     ok = try applyTest(test, v, JinjaArguments(positional: Array(args.positional.dropFirst(2)), keywords: args.keywords))
                 } else {
                     ok = v.truthy
@@ -275,11 +286,11 @@ extension JinjaInterpreter {
             })
         case "replace":
             let a = try args.bind(name, ["old", "new", "count"], required: 2)
-            let s = try requireString(value, name)
-            return .string(PyString.replace(s, softStr(a[0]!), softStr(a[1]!), count: try JinjaMethods.int(a[2], -1)))
+            return .string(PyString.replace(softStr(value), softStr(a[0]!), softStr(a[1]!), count: try JinjaMethods.int(a[2], -1)))
         case "reverse":
             if case .string(let s) = value { return .string(String(pyScalars: s.pyScalars.reversed())) }
-            return .list(try iterate(value).reversed())
+            guard let items = try? iterate(value) else { throw JinjaError.runtime("argument must be iterable") }
+            return .list(items.reversed())
         case "round":
             let a = try args.bind(name, ["precision", "method"])
             let precision = try JinjaMethods.int(a[0], 0)
@@ -378,6 +389,10 @@ extension JinjaInterpreter {
                 var k = item
                 if let attr = a[1], !attr.isNone { k = try attributePath(item, attr) }
                 k = sortKey(k, caseSensitive: caseSensitive)
+                switch k {
+                case .list, .dict: throw JinjaError.runtime("unhashable type: '\(k.typeName)'")
+                default: break
+                }
                 if !seen.contains(where: { pyEqual($0, k) }) { seen.append(k); result.append(item) }
             }
             return .list(result)
@@ -394,7 +409,7 @@ extension JinjaInterpreter {
             if JinjaFilters.unsupported.contains(name) {
                 throw JinjaError.runtime("the '\(name)' filter is not supported by this interpreter")
             }
-            throw JinjaError.syntax("No filter named '\(name)'.", line: nil, column: nil)
+            throw JinjaError.runtime("No filter named '\(name)' found.")
         }
     }
 
@@ -409,7 +424,7 @@ extension JinjaInterpreter {
         case "boolean": if case .bool = value { return true } else { return false }
         case "callable":
             switch value {
-            case .function, .loop: return true
+            case .function, .loop, .undefined: return true
             default: return false
             }
         case "defined": return !value.isUndefined
@@ -474,7 +489,7 @@ extension JinjaInterpreter {
             default: return false
             }
         default:
-            throw JinjaError.syntax("No test named '\(name)'.", line: nil, column: nil)
+            throw JinjaError.runtime("No test named '\(name)' found.")
         }
     }
 

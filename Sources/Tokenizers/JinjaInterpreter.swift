@@ -338,7 +338,7 @@ final class JinjaInterpreter {
         if case .string(let k) = key {
             return try getAttr(obj, k)
         }
-        return .undefined(JinjaUndefined(message: "\(pyStringRepr(obj.objectTypeRepr)) has no element \(pyRepr(key))"))
+        return .undefined(JinjaUndefined(message: "\(obj.objectTypeRepr) has no element \(pyRepr(key))"))
     }
 
     func slice(_ obj: JinjaValue, _ start: Int?, _ stop: Int?, _ step: Int?) throws -> JinjaValue {
@@ -352,9 +352,11 @@ final class JinjaInterpreter {
         case .string(let s):
             let sc = s.pyScalars
             return .string(String(pyScalars: try pySliceIndices(count: sc.count, start: start, stop: stop, step: step).map { sc[$0] }))
+        case .dict:
+            // jinja2 compiles slices to plain Python subscription.
+            throw JinjaError.runtime("unhashable type: 'slice'")
         default:
-            // obj[slice] raises TypeError; jinja2 then returns an undefined value.
-            return .undefined(JinjaUndefined(message: "\(pyStringRepr(obj.objectTypeRepr)) has no element slice(\(start.map(String.init) ?? "None"), \(stop.map(String.init) ?? "None"), \(step.map(String.init) ?? "None"))"))
+            throw JinjaError.runtime("'\(obj.typeName)' object is not subscriptable")
         }
     }
 
@@ -373,6 +375,7 @@ final class JinjaInterpreter {
     // MARK: operators
 
     func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
+        if op == "%", case .string(let fmt) = a { return .string(try pyPercentFormat(fmt, b)) }
         if case .undefined(let u) = a { throw JinjaError.undefined(u) }
         if case .undefined(let u) = b { throw JinjaError.undefined(u) }
         func unsupported() -> JinjaError {
@@ -410,14 +413,25 @@ final class JinjaInterpreter {
                 return .list(Array([[JinjaValue]](repeating: l, count: max(0, b.intLike!)).joined()))
             case (_, .list(let l)) where a.intLike != nil:
                 return .list(Array([[JinjaValue]](repeating: l, count: max(0, a.intLike!)).joined()))
+            case (.tuple(let l), _) where b.intLike != nil:
+                return .tuple(Array([[JinjaValue]](repeating: l, count: max(0, b.intLike!)).joined()))
+            case (_, .tuple(let l)) where a.intLike != nil:
+                return .tuple(Array([[JinjaValue]](repeating: l, count: max(0, a.intLike!)).joined()))
             default: break
+            }
+            for (seq, other) in [(a, b), (b, a)] {
+                switch seq {
+                case .string, .list, .tuple:
+                    throw JinjaError.runtime("can't multiply sequence by non-int of type '\(other.typeName)'")
+                default: break
+                }
             }
             if let x = a.intLike, let y = b.intLike { return try checked(x.multipliedReportingOverflow(by: y)) }
             if let x = a.number, let y = b.number { return .float(x * y) }
             throw unsupported()
         case "/":
             guard let x = a.number, let y = b.number else { throw unsupported() }
-            if y == 0 { throw JinjaError.runtime("division by zero") }
+            if y == 0 { throw JinjaError.runtime(a.intLike != nil && b.intLike != nil ? "division by zero" : "float division by zero") }
             return .float(x / y)
         case "//":
             if let x = a.intLike, let y = b.intLike {
@@ -428,11 +442,20 @@ final class JinjaInterpreter {
             }
             guard let x = a.number, let y = b.number else { throw unsupported() }
             if y == 0 { throw JinjaError.runtime("float floor division by zero") }
-            return .float((x / y).rounded(.down))
+            // CPython's float_floor_div.
+            var mod = fmod(x, y)
+            var div = (x - mod) / y
+            if mod != 0 {
+                if (y < 0) != (mod < 0) { mod += y; div -= 1 }
+            }
+            if div == 0 { return .float(0.0 * (x / y)) }
+            var floorDiv = div.rounded(.down)
+            if div - floorDiv > 0.5 { floorDiv += 1 }
+            return .float(floorDiv)
         case "%":
             if case .string(let fmt) = a { return .string(try pyPercentFormat(fmt, b)) }
             if let x = a.intLike, let y = b.intLike {
-                if y == 0 { throw JinjaError.runtime("integer division or modulo by zero") }
+                if y == 0 { throw JinjaError.runtime("integer modulo by zero") }
                 var r = x % y
                 if r != 0 && ((r < 0) != (y < 0)) { r += y }
                 return .int(r)
@@ -452,7 +475,9 @@ final class JinjaInterpreter {
                 }
                 return .int(result)
             }
-            guard let x = a.number, let y = b.number else { throw unsupported() }
+            guard let x = a.number, let y = b.number else {
+                throw JinjaError.runtime("unsupported operand type(s) for ** or pow(): '\(a.typeName)' and '\(b.typeName)'")
+            }
             if x == 0 && y < 0 { throw JinjaError.runtime("0.0 cannot be raised to a negative power") }
             return .float(pyPow(x, y))
         default:
@@ -469,17 +494,7 @@ final class JinjaInterpreter {
         default:
             if case .undefined(let u) = a { throw JinjaError.undefined(u) }
             if case .undefined(let u) = b { throw JinjaError.undefined(u) }
-            do {
-                switch op {
-                case "<": return try pyLess(a, b)
-                case ">": return try pyLess(b, a)
-                case "<=": return try pyLess(a, b) || pyEqual(a, b)
-                case ">=": return try pyLess(b, a) || pyEqual(a, b)
-                default: throw JinjaError.runtime("unknown comparison \(op)")
-                }
-            } catch let e as JinjaError where e.kind == .runtime && e.message.hasPrefix("'<' not supported") {
-                throw JinjaError.runtime("'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
-            }
+            return try pyOrder(op, a, b)
         }
     }
 
@@ -488,7 +503,6 @@ final class JinjaInterpreter {
         switch container {
         case .string(let s):
             guard case .string(let sub) = item else {
-                if case .undefined(let u) = item { throw JinjaError.undefined(u) }
                 throw JinjaError.runtime("'in <string>' requires string as left operand, not \(item.typeName)")
             }
             return PyString.contains(s, sub)

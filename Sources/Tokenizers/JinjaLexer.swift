@@ -209,10 +209,8 @@ struct JinjaLexer {
                     else if matches("-%}", at: k) { end = skipSpace(from: k + 3) }
                     else if matches("%}", at: k) { end = k + 2; if trimBlocks && at(k + 2) == "\n" { end = k + 3 } }
                     if let end {
-                        var text = Array(src[pos..<i])
-                        if sign == "-" {
-                            while let l = text.last, pyIsSpace(l) { text.removeLast() }
-                        }
+                        let lineStarting = pos > 0 && src[pos - 1] == "\n"
+                        let text = stripText(Array(src[pos..<i]), sign: sign, isVariable: false, lineStarting: lineStarting)
                         if !text.isEmpty { emit(.data, String(pyScalars: text), at: pos) }
                         pos = end
                         return

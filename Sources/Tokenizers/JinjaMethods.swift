@@ -252,6 +252,7 @@ enum JinjaMethods {
             return m { args in
                 let x = try args.bind(name, ["value"], required: 1)[0]!
                 guard let i = a.firstIndex(where: { pyEqual($0, x) }) else {
+                    if case .tuple = obj { throw JinjaError.runtime("tuple.index(x): x not in tuple") }
                     throw JinjaError.runtime("\(pyRepr(x)) is not in list")
                 }
                 return .int(i)
@@ -270,9 +271,13 @@ enum JinjaMethods {
 func pyPercentFormat(_ format: String, _ args: JinjaValue) throws -> String {
     var values: [JinjaValue]
     var mapping: JinjaDict? = nil
+    // Python treats any non-tuple argument with __getitem__ (dict, list) as a possible mapping and
+    // then does not complain about unused arguments.
+    var lenient = false
     switch args {
     case .tuple(let t): values = t
-    case .dict(let d): values = [args]; mapping = d
+    case .dict(let d): values = [args]; mapping = d; lenient = true
+    case .list, .undefined: values = [args]; lenient = true
     default: values = [args]
     }
     var next = 0
@@ -355,7 +360,7 @@ func pyPercentFormat(_ format: String, _ args: JinjaValue) throws -> String {
         }
         out += text
     }
-    if mapping == nil && next < values.count {
+    if !lenient && next < values.count {
         throw JinjaError.runtime("not all arguments converted during string formatting")
     }
     return out

@@ -109,15 +109,17 @@ struct JinjaParser {
         _ = skipIfOp(":")
         try expect(.blockEnd)
         let body = try subparse(endTokens: endTokens)
-        if current.kind == .eof { throw failUnknownTag(nil, current) }
+        if current.kind == .eof { throw failUnknownTag(nil, current, pending: endTokens) }
         if dropNeedle { i += 1 }
         return body
     }
 
-    private func failUnknownTag(_ name: String?, _ token: JinjaToken) -> JinjaError {
+    private func failUnknownTag(_ name: String?, _ token: JinjaToken, pending: [String]? = nil) -> JinjaError {
+        var stack = endTokenStack
+        if let pending { stack.append(pending) }
         var expected = Set<String>()
-        for e in endTokenStack { expected.formUnion(e) }
-        let currentlyLooking = endTokenStack.last.map { $0.map { "'\($0)'" }.joined(separator: " or ") }
+        for e in stack { expected.formUnion(e) }
+        let currentlyLooking = stack.last.map { $0.map { "'\($0)'" }.joined(separator: " or ") }
         var message = [name == nil ? "Unexpected end of template." : "Encountered unknown tag '\(name!)'."]
         if let currentlyLooking {
             if let name, expected.contains(name) {
@@ -303,7 +305,7 @@ struct JinjaParser {
         let t = current
         if t.kind == .name {
             if ["true", "false", "none", "True", "False", "None"].contains(t.text) {
-                throw fail("can't assign to 'Const'", t)
+                throw fail("can't assign to 'const'", t)
             }
             i += 1
             return .name(t.text)
@@ -319,7 +321,13 @@ struct JinjaParser {
             try expectOp(")")
             return items.count == 1 ? items[0] : .tuple(items)
         }
-        throw fail("can't assign to '\(t.description)'", t)
+        switch t.kind {
+        case .string, .integer, .float: throw fail("can't assign to 'const'", t)
+        case .op where t.text == "[": throw fail("can't assign to 'list'", t)
+        case .op where t.text == "{": throw fail("can't assign to 'dict'", t)
+        case .eof: throw fail("unexpected end of template, expected an expression.", t)
+        default: throw fail("unexpected '\(t.description)'", t)
+        }
     }
 
     // MARK: expressions

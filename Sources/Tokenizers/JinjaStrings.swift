@@ -111,9 +111,7 @@ enum PyString {
                 while i < h.count && pyIsSpace(h[i]) { i += 1 }
                 if i >= h.count { break }
                 if maxsplit >= 0 && splits >= maxsplit {
-                    var end = h.count
-                    while end > i && pyIsSpace(h[end - 1]) { end -= 1 }
-                    result.append(String(pyScalars: h[i..<end]))
+                    result.append(String(pyScalars: h[i...]))
                     break
                 }
                 var j = i

@@ -1,3 +1,5 @@
+import Foundation
+
 // Values of the Jinja interpreter, modelled on the Python objects jinja2 hands to templates
 // (str, int, float, bool, None, list, tuple, dict, jinja2's Undefined and Namespace).
 // Printing, equality, ordering and truthiness follow Python so that output is byte-identical.
@@ -242,6 +244,25 @@ extension JinjaValue {
     /// keep a specific order.
     public init(any value: Any?) {
         guard let value else { self = .none; return }
+        // An Optional boxed inside Any.
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            self = mirror.children.first.map { JinjaValue(any: $0.value) } ?? .none
+            return
+        }
+        // Exact Swift types first: a bridged NSNumber may also cast to Bool or Int.
+        let type = Swift.type(of: value)
+        if type == Bool.self { self = .bool(value as! Bool); return }
+        if type == Int.self { self = .int(value as! Int); return }
+        if type == Double.self { self = .float(value as! Double); return }
+        if let n = value as? NSNumber, type != String.self {
+            switch String(cString: n.objCType) {
+            case "c", "B": self = .bool(n.boolValue)
+            case "f", "d": self = .float(n.doubleValue)
+            default: self = .int(n.intValue)
+            }
+            return
+        }
         switch value {
         case let v as JinjaValue: self = v
         case let v as String: self = .string(v)
@@ -261,8 +282,8 @@ extension JinjaValue {
             self = .dict(JinjaDict(v.keys.sorted().map { ($0, JinjaValue(any: v[$0] ?? nil)) }))
         case let v as [String: Any]:
             self = .dict(JinjaDict(v.keys.sorted().map { ($0, JinjaValue(any: v[$0])) }))
-        default:
-            if String(describing: type(of: value)) == "NSNull" { self = .none } else { self = .string(String(describing: value)) }
+        case is NSNull: self = .none
+        default: self = .string(String(describing: value))
         }
     }
 }
@@ -408,17 +429,33 @@ func pyEqual(_ a: JinjaValue, _ b: JinjaValue) -> Bool {
     }
 }
 
-/// Python's `<`; nil result means the operands are not comparable (TypeError).
-func pyLess(_ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
+/// Python's ordering comparison `a op b` for op in <, <=, >, >= (sequences compare their first
+/// differing items with the same operator, as Python does).
+func pyOrder(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
+    func apply<T: Comparable>(_ x: T, _ y: T) -> Bool {
+        switch op {
+        case "<": return x < y
+        case "<=": return x <= y
+        case ">": return x > y
+        default: return x >= y
+        }
+    }
+    if case .undefined(let u) = a { throw JinjaError.undefined(u) }
+    if case .undefined(let u) = b { throw JinjaError.undefined(u) }
     switch (a, b) {
     case (.string(let x), .string(let y)):
-        return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars) { $0.value < $1.value }
+        let xs = x.unicodeScalars.map(\.value), ys = y.unicodeScalars.map(\.value)
+        for (p, q) in zip(xs, ys) where p != q { return apply(p, q) }
+        return apply(xs.count, ys.count)
     case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
-        for (p, q) in zip(x, y) where !pyEqual(p, q) { return try pyLess(p, q) }
-        return x.count < y.count
+        for (p, q) in zip(x, y) where !pyEqual(p, q) { return try pyOrder(op, p, q) }
+        return apply(x.count, y.count)
     default:
-        if let x = a.intLike, let y = b.intLike { return x < y }
-        if let x = a.number, let y = b.number { return x < y }
-        throw JinjaError.runtime("'<' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
+        if let x = a.intLike, let y = b.intLike { return apply(x, y) }
+        if let x = a.number, let y = b.number { return apply(x, y) }
+        throw JinjaError.runtime("'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
     }
 }
+
+/// Python's `a < b`.
+func pyLess(_ a: JinjaValue, _ b: JinjaValue) throws -> Bool { try pyOrder("<", a, b) }

@@ -364,7 +364,7 @@ func makePreTokenizer(_ node: JSONNode) throws(TokenizerError) -> any PreTokeniz
                                      prependScheme: scheme, splitWords: try node.bool("split", default: true))
     case "Digits":
         let individual = try node.bool("individual_digits", default: false)
-        return PatternSplitPreTokenizer(pattern: ScalarPredicatePattern(predicate: { CharClass.isNumber($0) }),
+        return PatternSplitPreTokenizer(pattern: ScalarPredicatePattern(predicate: { CharClass.isNumeric($0) }),
                                         behavior: individual ? .isolated : .contiguous)
     case "Whitespace":
         return WhitespacePreTokenizer()

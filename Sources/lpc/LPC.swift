@@ -5,19 +5,20 @@ import Foundation
 struct LPC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lpc",
-        abstract: "Run Llama/Mistral-style ONNX models on the CPU.",
+        abstract: "Run Llama/Mistral-style ONNX models on the CPU and generate text.",
         discussion: """
         Examples:
+          lpc generate --prompt "What is the capital of France?"
           lpc inspect models/SmolLM2-135M-Instruct
           lpc run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/
         """,
-        subcommands: [InspectCommand.self, RunCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, ChatCommand.self, InspectCommand.self, RunCommand.self, BenchCommand.self, TokenizeCommand.self, DetokenizeCommand.self]
     )
 }
 
 /// Prints an error for a reader (what, where, how to fix) to stderr and exits with status 1.
 func exitWithError(_ error: Error) -> Never {
-    let message = (error as? CustomStringConvertible)?.description ?? "\(error)"
+    let message = String(describing: error)
     FileHandle.standardError.write(Data("error: \(message)\n".utf8))
     exit(1)
 }

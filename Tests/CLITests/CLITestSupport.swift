@@ -26,14 +26,24 @@ enum CLI {
     }
 
     static func run(_ arguments: [String]) throws -> CLIResult {
+        try runWithInput(arguments, input: nil)
+    }
+
+    /// Runs with `input` on stdin (nil: /dev/null).
+    static func runWithInput(_ arguments: [String], input: Data?) throws -> CLIResult {
         let process = Process()
         process.executableURL = try binary
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(input)
+            try stdin.fileHandleForWriting.close()
+        }
         // Read before waiting so a large output cannot fill the pipe and block the child.
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()

@@ -59,3 +59,60 @@ struct LanguageModelTests {
         }
     }
 }
+
+@Suite("Token stream")
+struct TokenStreamTests {
+    func generator(maxNewTokens: Int = 5, stopStrings: [String] = [], decode: @escaping (Int) -> String = { "<\($0)>" }) throws -> TokenGenerator {
+        let model = try LanguageModel(path: Fixtures.path("models/llama-optimum/model.onnx"))
+        var options = SamplingOptions()
+        options.greedy = true
+        return try TokenGenerator(model: model, prompt: [1, 5, 9], options: options, maxNewTokens: maxNewTokens,
+                                  stopStrings: stopStrings, decode: decode)
+    }
+
+    @Test func streamYieldsTheSameTokensAsTheIterator() async throws {
+        var expected: [Int] = []
+        let iterator = try generator()
+        while let token = try iterator.next() { expected.append(token.id) }
+        var streamed: [Int] = []
+        var finished: GenerationStats?
+        for try await event in try generator().stream() {
+            switch event {
+            case let .token(token): streamed.append(token.id)
+            case let .finished(stats): finished = stats
+            }
+        }
+        #expect(streamed == expected)
+        #expect(finished?.generatedTokens == 5 && finished?.stopReason == "max_tokens")
+    }
+
+    @Test func cancellingTheConsumerStopsGeneration() async throws {
+        let generator = try generator(maxNewTokens: 10_000)
+        let box = UncheckedBox(generator)
+        let task = Task {
+            var count = 0
+            // The stream lives only inside this loop: leaving it drops the stream, which cancels the producer.
+            for try await event in box.value.stream() {
+                if case .token = event { count += 1 }
+                if count == 3 { break }  // dropping the stream cancels the producer
+            }
+            return count
+        }
+        #expect(try await task.value == 3)
+        // The producer notices at its next token; give it a moment, then it must have stopped.
+        for _ in 0..<200 where generator.stopReason == nil { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(generator.stopReason == .cancelled)
+        #expect(generator.generatedCount < 10_000)
+    }
+
+    @Test func stopStringsEndGeneration() throws {
+        var first: [Int] = []
+        let probe = try generator()
+        while let token = try probe.next() { first.append(token.id) }
+        let stopper = try generator(stopStrings: ["<\(first[1])>"])
+        var ids: [Int] = []
+        while let token = try stopper.next() { ids.append(token.id) }
+        #expect(stopper.stopReason == .stopString)
+        #expect(ids == Array(first.prefix(first.firstIndex(of: first[1])! + 1)))
+    }
+}

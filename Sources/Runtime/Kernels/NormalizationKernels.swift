@@ -151,19 +151,4 @@ enum TransformerMath {
         while i < count { let d = x[i] - center; total += d * d; i += 1 }
         return total
     }
-
-    /// Σ a[i]·b[i].
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        var accumulator = SIMD8<Float>()
-        var i = 0
-        while i + 8 <= count {
-            let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            let vb = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-            accumulator = va * vb + accumulator
-            i += 8
-        }
-        var total = accumulator.sum()
-        while i < count { total += a[i] * b[i]; i += 1 }
-        return total
-    }
 }
