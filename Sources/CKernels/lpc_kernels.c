@@ -2,6 +2,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <stdlib.h>
@@ -81,12 +82,28 @@ void lpc_set_threads(int n) {
 int lpc_get_threads(void) { return pool_threads; }
 
 static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER;
+// On an oversubscribed machine a worker may not get a core for milliseconds, and every job
+// would wait for it. When the caller has waited long for its workers, the next jobs run on the
+// caller alone for a while (a quiet machine never waits more than a few microseconds).
+static int64_t pool_serial_jobs = 0;
+
+static inline int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
     int workers_wanted = pool_threads - 1;
     if (tasks < (int64_t)workers_wanted + 1) workers_wanted = (int)(tasks - 1);
     // One job at a time: a concurrent or nested caller runs its tasks itself.
     if (workers_wanted <= 0 || pthread_mutex_trylock(&job_mutex) != 0) {
+        for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
+        return;
+    }
+    if (pool_serial_jobs > 0) {
+        pool_serial_jobs--;
+        pthread_mutex_unlock(&job_mutex);
         for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
         return;
     }
@@ -105,10 +122,15 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
     run_tasks();
     // Wait for the workers; yield when they are slow to come (a busy machine preempts them).
     int spins = 0;
+    int64_t waited_from = 0;
     while (atomic_load(&pool_pending) > 0) {
         if (++spins < 4000) _mm_pause();
-        else sched_yield();
+        else {
+            if (!waited_from) waited_from = now_ns();
+            sched_yield();
+        }
     }
+    if (waited_from && now_ns() - waited_from > 200000) pool_serial_jobs = 256;
     pthread_mutex_unlock(&job_mutex);
 }
 
@@ -327,7 +349,16 @@ void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t
         }
 }
 
+__attribute__((target("avx2,f16c")))
+static void f32_to_f16_f16c(const float *src, uint16_t *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = float_to_half(src[i]);
+}
+
 void lpc_f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
+    if (lpc_simd_level() >= 2) { f32_to_f16_f16c(src, dst, n); return; }
     for (int64_t i = 0; i < n; i++) dst[i] = float_to_half(src[i]);
 }
 

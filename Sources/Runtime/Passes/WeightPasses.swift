@@ -42,7 +42,6 @@ public struct WeightConversion: GraphPass {
             throw RuntimeError.unsupportedOption("--weights \(storage.rawValue) is not supported yet; use f32 or f16")
         }
         var converted: [String: String] = [:]
-        var sources: [Tensor] = []
         for (i, node) in graph.nodes.enumerated() where node.domain == GraphOptimizer.domain && (node.opType == "MatMulKN" || node.opType == "MatMulNT") {
             let name = node.inputs[1]
             guard let w = graph.initializers[name], w.dtype == .float32, !context.inputs.contains(name) else { continue }
@@ -52,13 +51,12 @@ public struct WeightConversion: GraphPass {
                 let newName = name + ".f16"
                 graph.initializers[newName] = half
                 converted[name] = newName
-                sources.append(w)
+                if w.storage.isView { Self.release(w) } // keeps the peak near f16 + what is left of f32
             }
             graph.nodes[i].inputs[1] = converted[name]!
         }
         guard !converted.isEmpty else { return false }
         graph.pruneInitializers()
-        for source in sources where source.storage.isView { Self.release(source) }
         return true
     }
 
