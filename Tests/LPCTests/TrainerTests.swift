@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 @testable import LPC
 
-/// A learnable synthetic problem: the chosen response's tokens are the ones the hidden state
-/// points at (a shifted copy of the LM head row), so accuracy rises above ½ as the head trains.
+/// Random synthetic pairs (`syntheticBatches`) with reference log-probs from the training kernel,
+/// so an untrained head without a code ties every pair; small enough for a head to fit.
 func syntheticFeatures(d: Int, vocab: Int, pairs: Int, seed: UInt64, head: FrozenLMHead,
                        sources: [String]? = nil) throws -> InMemoryPairFeatures {
     let base = try syntheticBatches(d: d, vocab: vocab, batches: 1, pairs: pairs, seed: seed)[0]
@@ -165,9 +165,9 @@ struct TrainerTests {
         o.epochs = 12
         o.outputHead = root + "/head"
         let t = try Trainer(model: cfg, optimizer: opt, lmHead: head, seed: 2, train: train, eval: train, options: o)
-        // Untrained: every pair ties (accuracy exactly ½ under every choice).
+        // Untrained, without a code (U = 0, z = 0): the policy is the reference, every pair ties.
         let before = try evaluatePreferences(t.training.model, on: train)
-        for (_, r) in before.choices { #expect(r.accuracy == 0.5 && r.ties == 24) }
+        #expect(before.choices["none"]!.accuracy == 0.5 && before.choices["none"]!.ties == 24)
         let r = try t.run()
         let e = try #require(r.evaluation)
         #expect(e.choices["posterior"]!.accuracy > 0.7, "\(e.table)")
