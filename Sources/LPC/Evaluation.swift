@@ -116,7 +116,7 @@ public struct EvaluationReport: Sendable {
         }
         var out: [String: Any] = [
             "pairs": pairs, "config": config.summary, "use_lpc": useLPC, "primary": primaryChoice,
-            "accuracy": Dictionary(uniqueKeysWithValues: choices.map { ($0.key, finite($0.value.accuracy)) }),
+            "accuracy": accuracies(choices),
             "choices": choices.mapValues(choiceJSON),
             "metrics": metrics.values.mapValues(finite),
         ]
@@ -127,12 +127,18 @@ public struct EvaluationReport: Sendable {
             out["sources"] = sources.mapValues { s -> [String: Any] in
                 var o: [String: Any] = [
                     "pairs": s.pairs,
-                    "accuracy": Dictionary(uniqueKeysWithValues: s.choices.map { ($0.key, finite($0.value.accuracy)) }),
+                    "accuracy": accuracies(s.choices),
                 ]
                 if useLPC { o["codes"] = ["prior": s.priorCodes, "posterior": s.posteriorCodes] }
                 return o
             }
         }
+        return out
+    }
+
+    func accuracies(_ c: [String: CodeChoiceResult]) -> [String: Any] {
+        var out: [String: Any] = [:]
+        for (name, r) in c { out[name] = finite(r.accuracy) }
         return out
     }
 
@@ -176,7 +182,10 @@ public struct EvaluationReport: Sendable {
     }
 }
 
-fileprivate func finite(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+fileprivate func finite(_ x: Double) -> Any {
+    if x.isFinite { return NSNumber(value: x) }
+    return NSNull()
+}
 fileprivate func fmt(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "n/a" }
 fileprivate func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
