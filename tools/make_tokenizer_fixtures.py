@@ -25,15 +25,24 @@
   <name>.golden.json          for every corpus string: HF ids with add_special_tokens true and false,
                               HF decode of those ids with skip_special_tokens false and true; plus
                               decodes of random id sequences (invalid UTF-8 byte runs etc.).
+  unicode.json                how the Rust side classifies every code point (Oniguruma \p{L} \p{N} \s,
+                              Punctuation, Digits, regex-crate \w, BertNormalizer's control test) and
+                              hashes of its single-character NFC/NFD/NFKC/NFKD/Lowercase mappings per
+                              4096-code-point block, plus multi-character normalization samples.
 
-Deterministic (fixed seeds). Usage:  PY=$(tools/venv.sh); $PY tools/make_tokenizer_fixtures.py
+Goldens are deterministic. BPE training is not (HF breaks ties in hash-map order), so existing
+trained tokenizer files are kept unless --retrain is given.
+Usage:  PY=$(tools/venv.sh); $PY tools/make_tokenizer_fixtures.py [--retrain]
 """
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from pathlib import Path
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # (set before importing tokenizers)
 
 from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers,
                         pre_tokenizers, processors, trainers)
@@ -528,8 +537,9 @@ def goldens(tok: Tokenizer, strings: list[str], rng: random.Random) -> dict:
     # and special tokens decode.
     n = tok.get_vocab_size(with_added_tokens=True)
     vocab = tok.get_vocab(with_added_tokens=True)
-    byteish = [i for t, i in vocab.items() if t.startswith("<0x") or (len(t) == 1 and ord(t) >= 0x80)]
-    specials = [i for t, i in vocab.items() if t.startswith("<") and t.endswith(">") and len(t) > 2]
+    items = sorted(vocab.items(), key=lambda kv: kv[1])  # get_vocab's order varies between runs
+    byteish = [i for t, i in items if t.startswith("<0x") or (len(t) == 1 and ord(t) >= 0x80)]
+    specials = [i for t, i in items if t.startswith("<") and t.endswith(">") and len(t) > 2]
     rand = []
     for k in range(150):
         ids = []
@@ -542,12 +552,76 @@ def goldens(tok: Tokenizer, strings: list[str], rng: random.Random) -> dict:
     return {"cases": cases, "random": rand}
 
 
+# ----------------------------------------------------------------------------------------------
+# Unicode behaviour of the Rust side (its components use different Unicode versions)
+# ----------------------------------------------------------------------------------------------
+
+def fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def unicode_tables() -> dict:
+    """Character classes (as code point ranges) and per-block hashes of the single-character
+    normalizer mappings, scanned over all of Unicode, plus multi-character normalization samples."""
+    from tokenizers import normalizers as N, pre_tokenizers as P
+    import unicodedata
+
+    points = [v for v in range(0x110000) if not 0xD800 <= v < 0xE000]
+
+    def ranges(pred) -> list[list[int]]:
+        out: list[list[int]] = []
+        for v in points:
+            if pred(chr(v)):
+                if out and out[-1][1] == v - 1:
+                    out[-1][1] = v
+                else:
+                    out.append([v, v])
+        return out
+
+    def regex(p):
+        pt = P.Split(Regex(p), behavior="removed")
+        return lambda c: pt.pre_tokenize_str(c) == []
+
+    punct, digits, ws = P.Punctuation(), P.Digits(individual_digits=True), P.Whitespace()
+    bert = N.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+    classes = {
+        "onig_letter": ranges(regex(r"\p{L}")),
+        "onig_number": ranges(regex(r"\p{N}")),
+        "onig_space": ranges(regex(r"\s")),
+        "punctuation": ranges(lambda c: len(punct.pre_tokenize_str("a" + c + "a")) == 3),
+        "numeric": ranges(lambda c: len(digits.pre_tokenize_str("a" + c + "a")) == 3),
+        "regex_word": ranges(lambda c: [x[0] for x in ws.pre_tokenize_str("a" + c)] == ["a" + c]),
+        "bert_removed": ranges(lambda c: bert.normalize_str(c) == ""),
+    }
+    maps = {}
+    for name, n in [("nfc", N.NFC()), ("nfd", N.NFD()), ("nfkc", N.NFKC()), ("nfkd", N.NFKD()), ("lowercase", N.Lowercase())]:
+        blocks: dict[int, bytearray] = {}
+        for v in points:
+            r = n.normalize_str(chr(v))
+            if r != chr(v):
+                blocks.setdefault(v >> 12, bytearray()).extend(f"{v:x}:".encode() + r.encode() + b"\n")
+        maps[name] = {f"{k:x}": f"{fnv1a64(bytes(b)):016x}" for k, b in sorted(blocks.items())}
+    rng = random.Random(11)
+    marks = [v for v in points[:0x30000] if unicodedata.combining(chr(v))]
+    decomposable = [v for v in points[:0x30000] if unicodedata.decomposition(chr(v))]
+    samples = []
+    norms = [N.NFC(), N.NFD(), N.NFKC(), N.NFKD()]
+    for _ in range(1500):
+        t = "".join(chr(rng.choice(points[:0x30000] if r < 0.3 else marks if r < 0.6 else decomposable))
+                    for r in (rng.random() for _ in range(rng.randint(1, 7))))
+        samples.append([t] + [n.normalize_str(t) for n in norms])
+    return {"classes": classes, "normalization_block_hashes": maps, "normalization_samples": samples}
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     strings = corpus()
     assert len(strings) >= 300, len(strings)
     (OUT / "corpus.json").write_text(json.dumps(strings, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    text = training_text(strings)
+    text = training_text(strings)  # only used when training
 
     built: dict[str, Tokenizer] = {}
     if SMOLLM2.exists():
@@ -559,9 +633,15 @@ def main() -> int:
         built["smollm2"] = Tokenizer.from_file(str(OUT / "smollm2.tokenizer.json"))
     else:
         print("note: models/SmolLM2-135M-Instruct/tokenizer.json not found; skipping smollm2", file=sys.stderr)
+    retrain = "--retrain" in sys.argv
     for name, fn in [("llama3_bpe", llama3_bpe), ("sp_llama2", sp_llama2), ("sp_metaspace", sp_metaspace),
                      ("components_a", components_a), ("components_b", components_b),
                      ("components_c", whitespace_variant), ("components_d", components_d), ("gpt2_bpe", gpt2_bpe), ("qwen2_bpe", qwen2_bpe)]:
+        if (OUT / f"{name}.tokenizer.json").exists() and not retrain:
+            # BPE training breaks ties in hash-map order, so it differs from run to run: keep the
+            # committed tokenizers and only recompute the goldens (pass --retrain to train anew).
+            built[name] = Tokenizer.from_file(str(OUT / f"{name}.tokenizer.json"))
+            continue
         tok = fn(text)
         if isinstance(tok, str):  # hand-laid-out JSON (keeps e.g. merges as "a b" strings)
             (OUT / f"{name}.tokenizer.json").write_text(tok, encoding="utf-8")
@@ -576,6 +656,7 @@ def main() -> int:
         (OUT / f"{name}.golden.json").write_text(json.dumps(g, ensure_ascii=False) + "\n", encoding="utf-8")
         manifest.append({"name": name, "tokenizer": f"{name}.tokenizer.json", "golden": f"{name}.golden.json"})
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    (OUT / "unicode.json").write_text(json.dumps(unicode_tables(), ensure_ascii=False) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"wrote {len(strings)} corpus strings, {len(built)} tokenizers, {total / 1e6:.2f} MB in {OUT}")
     return 0

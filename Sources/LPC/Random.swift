@@ -1,48 +1,13 @@
 import Foundation
+import TensorCore
 
 /// The deterministic RNG used for initialisation and Gumbel noise: xoshiro256** seeded through
 /// SplitMix64. Its whole state is four words, saved in checkpoints so a resumed run draws the same
 /// noise as an uninterrupted one. (It does not reproduce torch's RNG: goldens feed their noise and
 /// initial weights explicitly.)
-public struct LPCRandom: RandomNumberGenerator, Sendable, Equatable {
-    public var state: (UInt64, UInt64, UInt64, UInt64)
+public typealias LPCRandom = Xoshiro256
 
-    public init(seed: UInt64) {
-        var s = seed
-        func splitmix() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        state = (splitmix(), splitmix(), splitmix(), splitmix())
-    }
-
-    public init(state: [UInt64]) {
-        precondition(state.count == 4 && state.contains { $0 != 0 }, "xoshiro256** needs 4 words, not all zero")
-        self.state = (state[0], state[1], state[2], state[3])
-    }
-
-    public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
-
-    public static func == (a: LPCRandom, b: LPCRandom) -> Bool { a.stateWords == b.stateWords }
-
-    @inline(__always)
-    public mutating func next() -> UInt64 {
-        let result = rotl(state.1 &* 5, 7) &* 9
-        let t = state.1 << 17
-        state.2 ^= state.0
-        state.3 ^= state.1
-        state.1 ^= state.2
-        state.0 ^= state.3
-        state.2 ^= t
-        state.3 = rotl(state.3, 45)
-        return result
-    }
-
-    @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
-
+extension Xoshiro256 {
     /// Uniform in the open interval (0, 1), 53 bits.
     @inline(__always)
     public mutating func uniformOpen() -> Double {

@@ -88,9 +88,11 @@ struct TokenStreamTests {
 
     @Test func cancellingTheConsumerStopsGeneration() async throws {
         let generator = try generator(maxNewTokens: 10_000)
+        let box = UncheckedBox(generator)
         let task = Task {
             var count = 0
-            for try await event in generator.stream() {
+            // The stream lives only inside this loop: leaving it drops the stream, which cancels the producer.
+            for try await event in box.value.stream() {
                 if case .token = event { count += 1 }
                 if count == 3 { break }  // dropping the stream cancels the producer
             }
