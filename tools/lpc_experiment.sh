@@ -6,7 +6,7 @@
 #
 # Usage: tools/lpc_experiment.sh            (settings below; override with environment variables)
 #   LPC=.build/release/lpc MODEL=models/SmolLM2-135M-Instruct DATA=data/smollm2_prefs
-#   OUT=runs/lpc_experiment SEEDS="1 2 3" OBJECTIVES="dpo simpo ipo" EPOCHS=2 LR=1e-3 BATCH=8
+#   OUT=out/lpc_experiment SEEDS="1 2 3" OBJECTIVES="dpo simpo ipo" EPOCHS=2 LR=1e-3 BATCH=8
 #   EXTRA="--max-length 256"                 (more lpc train options for every run)
 # Features are extracted once into $OUT/cache and reused by every run. Reference log-probs: the
 # backbone's own (--reference cached). IPO uses length-averaged log-ratios (lpc's default, as TRL).
@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 LPC=${LPC:-$root/.build/release/lpc}
 MODEL=${MODEL:-$root/models/SmolLM2-135M-Instruct}
 DATA=${DATA:-$root/data/smollm2_prefs}
-OUT=${OUT:-$root/runs/lpc_experiment}
+OUT=${OUT:-$root/out/lpc_experiment}
 SEEDS=${SEEDS:-1 2 3}
 OBJECTIVES=${OBJECTIVES:-dpo simpo ipo}
 EPOCHS=${EPOCHS:-2}
