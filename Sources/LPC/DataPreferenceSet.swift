@@ -214,3 +214,33 @@ public struct PreferenceDataset: Sendable {
         return PreferenceDataset(file: file, pairs: pairs, stats: stats, lengths: lengths)
     }
 }
+
+extension PreferenceDataset {
+    /// Loads `file` with the tokenizer and chat template of a model folder (tokenizer.json,
+    /// tokenizer_config.json or chat_template.jinja).
+    public static func load(file: String, modelDirectory: String, lengths: LengthOptions = .default) throws -> PreferenceDataset {
+        let tokenizer = try Tokenizer(contentsOfFile: modelDirectory + "/tokenizer.json")
+        let template = try ChatTemplateConfig.load(modelDirectory: modelDirectory)
+        return try load(file: file, renderer: PairRenderer(template: template), tokenizer: tokenizer, lengths: lengths)
+    }
+
+    /// The first `count` pairs (statistics recounted), e.g. for a quick run.
+    public func prefix(_ count: Int) -> PreferenceDataset {
+        var copy = self
+        copy.pairs = Array(pairs.prefix(count))
+        var stats = DataStats()
+        stats.lines = self.stats.lines
+        stats.skippedPromptTooLong = self.stats.skippedPromptTooLong
+        for pair in copy.pairs {
+            stats.pairs += 1
+            stats.promptTokens += pair.prompt.count
+            stats.responseTokens += pair.chosen.count + pair.rejected.count
+            if pair.chosen == pair.rejected { stats.identicalResponses += 1 }
+            if let source = pair.source { stats.bySource[source, default: 0] += 1 }
+        }
+        stats.truncatedPrompts = self.stats.truncatedPrompts
+        stats.truncatedResponses = self.stats.truncatedResponses
+        copy.stats = stats
+        return copy
+    }
+}

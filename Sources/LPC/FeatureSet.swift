@@ -336,3 +336,44 @@ final class FeatureProgress {
             : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
     }
 }
+
+extension FeatureSet {
+    /// The trainer's packed batch of the given pairs (indices into `pairs`), in that order: each
+    /// response contributes its predicting rows 0..<n and ids, row 0 is the prompt's h_x, row n
+    /// the posterior's h, and the summed reference log-probs.
+    public func batch(pairs indices: [Int]) throws -> PreferenceBatch {
+        var batch = PreferenceBatch(hiddenSize: hiddenSize)
+        batch.reserve(pairs: indices.count, rows: indices.reduce(0) { $0 + pairs[$1].chosen.count + pairs[$1].rejected.count })
+        for i in indices {
+            guard i >= 0 && i < pairs.count else { throw FeatureError("pair index \(i) outside 0..<\(pairs.count)") }
+            let (w, l) = (pairs[i].chosen, pairs[i].rejected)
+            try w.tokens.withUnsafeBufferPointer { wIds in
+                try l.tokens.withUnsafeBufferPointer { lIds in
+                    try batch.append(promptHidden: w.promptHidden, chosenLastHidden: w.lastHidden, rejectedLastHidden: l.lastHidden,
+                                     chosenTokens: w.predictingRows, chosenIds: wIds, chosenReferenceLogProb: Float(w.refLogp),
+                                     rejectedTokens: l.predictingRows, rejectedIds: lIds, rejectedReferenceLogProb: Float(l.refLogp))
+                }
+            }
+        }
+        return batch
+    }
+
+    /// Every pair, in file order.
+    public func batch() throws -> PreferenceBatch { try batch(pairs: Array(pairs.indices)) }
+}
+
+extension SequenceFeatures {
+    /// [n, d] rows 0..<n: the states that predict `tokens`.
+    public var predictingRows: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: hidden.pointer(Float.self), count: count * hidden.shape[1])
+    }
+}
+
+extension LMHeadTap {
+    /// The trainer's frozen head over this model's LM head weight ([vocab, d]; no copy for tied
+    /// optimum exports, a transposed copy for [d, vocab] weights).
+    public func frozenHead() throws -> FrozenLMHead {
+        guard bias == nil else { throw FeatureError("the LM head has a bias, which FrozenLMHead does not model") }
+        return try FrozenLMHead(weight: weightVocabByHidden())
+    }
+}

@@ -12,7 +12,7 @@ struct LPC: ParsableCommand {
           lpc inspect models/SmolLM2-135M-Instruct
           lpc run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/
         """,
-        subcommands: [GenerateCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, 
+        subcommands: [GenerateCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, FeaturesCommand.self,
                       InspectCommand.self, RunCommand.self, BenchCommand.self, TokenizeCommand.self, DetokenizeCommand.self]
     )
 }
