@@ -155,3 +155,49 @@ struct TrainCLITests {
         }
     }
 }
+
+/// `lpc generate --head … --code …` with a head trained through the CLI on the tiny model folder.
+@Suite("Conditioned generation CLI", .serialized)
+struct ConditionedGenerationCLITests {
+    let model = Fixtures.path("chat_model")
+
+    func trainedHead() throws -> String {
+        let dir = TrainCLITests.folder("head")
+        let data = try TrainCLITests.writeData(dir)
+        let out = dir + "/head"
+        let result = try CLI.run(["train", "--model", model, "--data", data, "--objective", "dpo", "--codes", "4", "--rank", "4",
+                                  "--max-steps", "3", "--batch-size", "4", "--seed", "1", "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        return out
+    }
+
+    func codeLine(_ stdout: String) throws -> [String: Any] {
+        let first = try #require(stdout.split(separator: "\n").first)
+        return try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+    }
+
+    @Test func jsonlAnnouncesTheCodeAndAFixedCodeIsApplied() throws {
+        let head = try trainedHead()
+        let base = ["generate", "--model", model, "--prompt", "Question 3?", "--greedy", "--max-tokens", "4", "--ignore-eos",
+                    "--format", "jsonl", "--head", head]
+        let auto = try CLI.run(base + ["--code", "auto"])
+        #expect(auto.status == 0, "\(auto.stderr)")
+        let announced = try codeLine(auto.stdout)
+        #expect(announced["type"] as? String == "code" && announced["mode"] as? String == "auto")
+        let top = try #require(announced["top"] as? [[String: Any]])
+        #expect(top.count == 4)
+        #expect(announced["code"] as? Int == top.first?["code"] as? Int)  // auto = the prior's argmax
+
+        let fixed = try CLI.run(base + ["--code", "2"])
+        #expect(fixed.status == 0 && (try codeLine(fixed.stdout))["code"] as? Int == 2)
+        let outOfRange = try CLI.run(base + ["--code", "9"])
+        #expect(outOfRange.status == 1 && outOfRange.stderr.contains("outside this head's codebook"))
+    }
+
+    @Test func codeNeedsAHeadAndAValidValue() throws {
+        let noHead = try CLI.run(["generate", "--model", model, "--prompt", "x", "--code", "1"])
+        #expect(noHead.status == 64 && noHead.stderr.contains("--code needs --head"))
+        let bad = try CLI.run(["generate", "--model", model, "--prompt", "x", "--head", "/tmp", "--code", "best"])
+        #expect(bad.status == 64 && bad.stderr.contains("auto, sample, mix"))
+    }
+}
