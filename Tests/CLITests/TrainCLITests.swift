@@ -189,7 +189,8 @@ struct ConditionedGenerationCLITests {
         #expect(announced["code"] as? Int == top.first?["code"] as? Int)  // auto = the prior's argmax
 
         let fixed = try CLI.run(base + ["--code", "2"])
-        #expect(fixed.status == 0 && (try codeLine(fixed.stdout))["code"] as? Int == 2)
+        let fixedCode = try codeLine(fixed.stdout)["code"] as? Int
+        #expect(fixed.status == 0 && fixedCode == 2)
         let outOfRange = try CLI.run(base + ["--code", "9"])
         #expect(outOfRange.status == 1 && outOfRange.stderr.contains("outside this head's codebook"))
     }
