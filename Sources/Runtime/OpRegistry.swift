@@ -5,7 +5,6 @@ import Graph
 /// Each kernel family registers itself from its own file.
 public enum OpRegistry {
     public static let kernels: [String: Kernel] = {
-        _ = lpc_tune_openblas()
         var table: [String: Kernel] = [:]
         ElementwiseKernels.register(into: &table)
         ReductionKernels.register(into: &table)

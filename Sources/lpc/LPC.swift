@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 
 @main
 struct LPC: ParsableCommand {
@@ -15,6 +16,17 @@ struct LPC: ParsableCommand {
         subcommands: [GenerateCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, FeaturesCommand.self,
                       InspectCommand.self, RunCommand.self, BenchCommand.self, TokenizeCommand.self, DetokenizeCommand.self]
     )
+
+    static func main() {
+        // Before any BLAS work (see RuntimeThreads.selectOpenBLASKernels); OPENBLAS_CORETYPE wins.
+        RuntimeThreads.selectOpenBLASKernels()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints an error for a reader (what, where, how to fix) to stderr and exits with status 1.

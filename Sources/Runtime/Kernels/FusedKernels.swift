@@ -247,6 +247,16 @@ enum SIMDMath {
 
 /// The thread count our kernels use, kept in step with OpenBLAS's.
 public enum RuntimeThreads {
+    /// Debian's OpenBLAS 0.3.21 does not know Zen 4 and runs its SSE3 kernels; this asks it for its
+    /// AVX-512/AVX2 ones instead (unless OPENBLAS_CORETYPE is set) and returns the core name in use.
+    /// Call it once, at process start, before any BLAS call: switching later would make the same
+    /// computation round differently before and after. The CLI does; tests and libraries do not
+    /// (results there stay those of the machine's default OpenBLAS kernels).
+    @discardableResult
+    public static func selectOpenBLASKernels() -> String {
+        String(cString: lpc_tune_openblas())
+    }
+
     nonisolated(unsafe) private static var configured = false
 
     /// Sets our pool's thread count and OpenBLAS's (DESIGN.md §5: one budget for both).
