@@ -25,10 +25,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("protobuf-c")]
         ),
         .systemLibrary(name: "CBLAS"),
+        // AVX2/AVX-512 matvec kernels (f32 and F16C f16 weights) with runtime dispatch, and a thread pool.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("pthread")]),
         .target(name: "TensorCore"),
         .target(name: "Graph", dependencies: ["TensorCore"]),
         .target(name: "ONNXImport", dependencies: ["COnnxProto", "TensorCore", "Graph"]),
-        .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS"]),
+        .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS", "CKernels"]),
         .target(name: "Tokenizers"),
         .target(name: "Generation", dependencies: ["Runtime", "ONNXImport", "Tokenizers", "TensorCore"]),
         .target(name: "LPC", dependencies: ["TensorCore", "Runtime", "Generation", "Tokenizers", "CBLAS"], exclude: ["README.md"]),
@@ -42,9 +44,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "Runtime", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ONNXImport", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ONNXImport", "TestSupport", "CKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"]),
-        .testTarget(name: "GenerationTests", dependencies: ["Generation", "TestSupport"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "ONNXImport", "Runtime", "TestSupport"]),
         .testTarget(name: "LPCTests", dependencies: ["LPC", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["lpc", "TestSupport"]),
     ]

@@ -17,13 +17,28 @@ public final class LanguageModel {
     private let hasAttentionMask: Bool
     private let hasPositionIDs: Bool
     private let pastDType: DType
+    /// The value holding the final hidden state (the LM head's input), when asked to tap it.
+    public let hiddenStateValue: String?
+    /// The final hidden state at the last position of the latest `forward`: [d]; empty unless
+    /// `hiddenStateValue` is set.
+    public private(set) var lastHiddenState: [Float] = []
 
     public convenience init(path: String) throws {
         try self.init(graph: ONNXLoader.load(path: path).graph)
     }
 
-    public init(graph: Graph) throws {
-        session = try Session(graph: graph)
+    public convenience init(graph: Graph) throws {
+        try self.init(graph: graph, options: SessionOptions())
+    }
+
+    /// A model whose session is built with `options` (passes, weight storage). With
+    /// `hiddenStateValue`, every forward also reads that value (kept through the passes) and
+    /// exposes its last position as `lastHiddenState`.
+    public init(graph: Graph, options: SessionOptions, hiddenStateValue: String? = nil) throws {
+        var options = options
+        if let hiddenStateValue { options.keep.insert(hiddenStateValue) }
+        self.hiddenStateValue = hiddenStateValue
+        session = try Session(graph: graph, options: options)
         let names = Set(graph.inputs.map(\.name))
         guard names.contains("input_ids") else {
             throw LanguageModelError("the model has no 'input_ids' input; inputs are \(graph.inputs.map(\.name).sorted())")
@@ -54,6 +69,11 @@ public final class LanguageModel {
         }
     }
 
+    /// Bytes the KV cache holds for `tokens` positions (batch 1).
+    public func kvCacheBytes(tokens: Int) -> Int {
+        layerCount * 2 * kvHeads * tokens * headDim * pastDType.size
+    }
+
     /// An empty cache (past length 0) for a new sequence.
     public func emptyCache() -> KVCache {
         var tensors: [String: Tensor] = [:]
@@ -78,8 +98,14 @@ public final class LanguageModel {
         if hasPositionIDs {
             feeds["position_ids"] = Tensor((cache.length..<total).map(Int64.init), shape: [1, tokens.count])
         }
-        let wanted = ["logits"] + (0..<layerCount).flatMap { ["present.\($0).key", "present.\($0).value"] }
+        var wanted = ["logits"] + (0..<layerCount).flatMap { ["present.\($0).key", "present.\($0).value"] }
+        if let hiddenStateValue { wanted.append(hiddenStateValue) }
         let outputs = try session.run(feeds, outputs: wanted)
+        if let hiddenStateValue, let hidden = outputs[hiddenStateValue] {
+            // [1, seq, d] (or [seq, d]): the last row.
+            let size = hidden.shape.last ?? 0
+            lastHiddenState = Array(UnsafeBufferPointer(start: hidden.pointer(Float.self) + hidden.count - size, count: size))
+        }
         for layer in 0..<layerCount {
             for kind in ["key", "value"] {
                 cache.tensors["past_key_values.\(layer).\(kind)"] = outputs["present.\(layer).\(kind)"]

@@ -37,10 +37,14 @@ public final class TokenGenerator {
     private var generator: SeededGenerator
     private var pendingLogits: [Float]?
     private let decode: (Int) -> String
+    /// Replaces the model's LM head (e.g. a latent-code head); nil: the model's own logits.
+    private let head: (any LogitsHead)?
+    /// What the head chose at prefill (e.g. the latent code), for reports.
+    public private(set) var headChoice: HeadChoice?
 
     public init(model: LanguageModel, prompt: [Int], options: SamplingOptions = SamplingOptions(), maxNewTokens: Int = 256,
                 eosIDs: Set<Int> = [], stopStrings: [String] = [], cache: KVCache? = nil,
-                decode: @escaping (Int) -> String = { _ in "" }) throws {
+                head: (any LogitsHead)? = nil, decode: @escaping (Int) -> String = { _ in "" }) throws {
         try options.validate()
         guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         if let vocabulary = model.vocabularySize, let bad = prompt.first(where: { $0 < 0 || $0 >= vocabulary }) {
@@ -53,6 +57,10 @@ public final class TokenGenerator {
         self.stopStrings = stopStrings
         self.cache = cache ?? model.emptyCache()
         self.decode = decode
+        self.head = head
+        if head != nil && model.hiddenStateValue == nil {
+            throw LanguageModelError("a logits head needs the model's hidden state: create the LanguageModel with hiddenStateValue")
+        }
         history = prompt
         promptLength = prompt.count
         processors = options.processors(promptLength: prompt.count)
@@ -73,8 +81,9 @@ public final class TokenGenerator {
             // Prefill: everything in history the cache has not seen yet.
             let start = Date()
             let logits = try model.forward(Array(history[cache.length...]), cache: &cache)
+            if let head { headChoice = try head.begin(promptHidden: model.lastHiddenState) }
             prefillSeconds += Date().timeIntervalSince(start)
-            rawLogits = Self.lastRow(logits)
+            rawLogits = nextLogits(logits)
         }
         var logits = rawLogits
         for processor in processors { processor.process(&logits, history: history) }
@@ -91,8 +100,8 @@ public final class TokenGenerator {
         } else if generatedCount < maxNewTokens {
             let start = Date()
             let logits = try model.forward([id], cache: &cache)
+            pendingLogits = nextLogits(logits)
             decodeSeconds += Date().timeIntervalSince(start)
-            pendingLogits = Self.lastRow(logits)
         } else {
             stopReason = .maxTokens
         }
@@ -102,6 +111,11 @@ public final class TokenGenerator {
     /// Marks the generation cancelled; later `next()` calls return nil.
     public func cancel() {
         if stopReason == nil { stopReason = .cancelled }
+    }
+
+    /// The next token's logits: the head's from the last hidden state, or the model's own.
+    private func nextLogits(_ logits: Tensor) -> [Float] {
+        head.map { $0.logits(hidden: model.lastHiddenState) } ?? Self.lastRow(logits)
     }
 
     /// The last position's logits of [1, seq, vocab] as Floats.

@@ -7,11 +7,14 @@ public struct KernelContext {
     public let node: Node
     public let inputs: [Tensor?]
     public let opset: Int
+    /// The session's persistent state (the in-place KV cache), nil outside a session.
+    public let state: ExecutionState?
 
-    public init(node: Node, inputs: [Tensor?], opset: Int) {
+    public init(node: Node, inputs: [Tensor?], opset: Int, state: ExecutionState? = nil) {
         self.node = node
         self.inputs = inputs
         self.opset = opset
+        self.state = state
     }
 
     /// A required input; throws if absent.

@@ -1,3 +1,4 @@
+import CKernels
 import Graph
 
 /// The kernels the executor knows, by `domain:opType` ("" domain written as just `opType`).
@@ -10,6 +11,7 @@ public enum OpRegistry {
         ShapeKernels.register(into: &table)
         MatMulKernels.register(into: &table)
         TransformerKernels.register(into: &table)
+        FusedKernels.register(into: &table)
         return table
     }()
 

@@ -11,6 +11,7 @@ public enum RuntimeError: Error, CustomStringConvertible {
     case inputShape(name: String, got: [Int], expected: String, reason: String)
     case node(name: String, op: String, opset: Int, message: String)
     case unknownOutput(name: String)
+    case unsupportedOption(String)
 
     public var description: String {
         switch self {
@@ -34,6 +35,8 @@ public enum RuntimeError: Error, CustomStringConvertible {
             return "node '\(name)' (\(op), opset \(opset)): \(message)"
         case let .unknownOutput(name):
             return "the model has no value named '\(name)' to output"
+        case let .unsupportedOption(message):
+            return message
         }
     }
 }

@@ -1,47 +1,131 @@
+import CKernels
 import Foundation
 import Graph
 import TensorCore
 
+/// How a session prepares its graph.
+public struct SessionOptions: Sendable {
+    /// Run the graph passes (constant folding, shape-plumbing and dead-code removal, fusions).
+    public var optimize: Bool = true
+    /// Storage of the large float32 MatMul weights: as exported, or converted once at load.
+    public var weightStorage: WeightStorage = .f32
+    /// Values the passes must keep so `run(outputs:)` can name them cheaply (any other value can
+    /// still be requested: the session then runs the graph as exported).
+    public var keep: Set<String> = []
+
+    public init(optimize: Bool = true, weightStorage: WeightStorage = .f32, keep: Set<String> = []) {
+        self.optimize = optimize
+        self.weightStorage = weightStorage
+        self.keep = keep
+    }
+}
+
+/// Weight storage for `--weights`.
+public enum WeightStorage: String, Sendable, CaseIterable {
+    case f32, f16, bf16
+}
+
 /// Runs a verified graph. Create once per model; `run` may be called many times (not concurrently).
+///
+/// Values live in an array of slots indexed by integers fixed at creation, so a node's cost is
+/// its kernel plus a few array reads; each slot is released after its last reader.
 public final class Session {
+    /// The graph that executes (optimized unless `SessionOptions.optimize` is false).
     public let graph: Graph
-    /// For each node, the values whose last reader it is, freed after it runs (peak memory).
-    private let releaseAfter: [[String]]
-    private let kernels: [Kernel]
-    private let opsets: [Int]
+    /// The graph as given, for values the passes removed.
+    public let sourceGraph: Graph
+    public let options: SessionOptions
+    /// What the passes did (empty when not optimized).
+    public let passReport: [String]
     /// Called after each node with its outputs, for tracing numeric drift node by node.
     public var trace: ((Node, [Tensor]) -> Void)?
+    /// Persistent per-session state for stateful fused kernels (the in-place KV cache).
+    public let state = ExecutionState()
 
-    public init(graph: Graph) throws {
-        let sorted = try graph.verified()
+    private struct Step {
+        let node: Node
+        let kernel: Kernel
+        let opset: Int
+        let inputs: [Int]   // slot per input, -1 where omitted
+        let outputs: [Int]  // slot per output, -1 where omitted
+        let release: [Int]  // slots whose last reader this is
+    }
+
+    private let steps: [Step]
+    private let slotOf: [String: Int]
+    private let initialValues: [Tensor?]
+    /// Slots that must survive to the end (graph outputs, initializers).
+    private let pinned: [Bool]
+    private var fallback: Session?
+
+    public convenience init(graph: Graph) throws {
+        try self.init(graph: graph, options: SessionOptions())
+    }
+
+    public init(graph: Graph, options: SessionOptions) throws {
+        let verified = try graph.verified()
+        try Session.checkKernels(verified)
+        sourceGraph = verified
+        self.options = options
+        var executed = verified
+        var report: [String] = []
+        if options.optimize {
+            (executed, report) = try GraphOptimizer.optimize(verified, keep: options.keep, weights: options.weightStorage)
+            executed = try executed.verified()
+            try Session.checkKernels(executed)
+        }
+        self.graph = executed
+        passReport = report
+
+        var slots: [String: Int] = [:]
+        func slot(_ name: String) -> Int {
+            if name.isEmpty { return -1 }
+            if let existing = slots[name] { return existing }
+            slots[name] = slots.count
+            return slots.count - 1
+        }
+        for info in executed.inputs { _ = slot(info.name) }
+        for name in executed.initializers.keys.sorted() { _ = slot(name) }
+        var lastReader: [Int: Int] = [:]
+        var stepInputs: [[Int]] = [], stepOutputs: [[Int]] = []
+        for (index, node) in executed.nodes.enumerated() {
+            let ins = node.inputs.map(slot)
+            for s in ins where s >= 0 { lastReader[s] = index }
+            stepInputs.append(ins)
+            stepOutputs.append(node.outputs.map(slot))
+        }
+        for info in executed.outputs { _ = slot(info.name) }
+        var pinned = [Bool](repeating: false, count: slots.count)
+        for info in executed.outputs { pinned[slots[info.name]!] = true }
+        for name in executed.initializers.keys { pinned[slots[name]!] = true }
+        var release = [[Int]](repeating: [], count: executed.nodes.count)
+        for (s, index) in lastReader where !pinned[s] { release[index].append(s) }
+
+        var steps: [Step] = []
+        steps.reserveCapacity(executed.nodes.count)
+        for (index, node) in executed.nodes.enumerated() {
+            steps.append(Step(node: node, kernel: OpRegistry.kernel(for: node)!, opset: executed.opset(for: node) ?? 1,
+                              inputs: stepInputs[index], outputs: stepOutputs[index], release: release[index]))
+        }
+        var initial = [Tensor?](repeating: nil, count: slots.count)
+        for (name, tensor) in executed.initializers { initial[slots[name]!] = tensor }
+        self.steps = steps
+        slotOf = slots
+        initialValues = initial
+        self.pinned = pinned
+    }
+
+    private static func checkKernels(_ graph: Graph) throws {
         var missing: [String: (opset: Int?, nodes: [String])] = [:]
-        var kernels: [Kernel] = []
-        var opsets: [Int] = []
-        for node in sorted.nodes {
-            let opset = sorted.opset(for: node)
-            if let kernel = OpRegistry.kernel(for: node), let opset {
-                kernels.append(kernel)
-                opsets.append(opset)
-            } else {
+        for node in graph.nodes {
+            let opset = graph.opset(for: node)
+            if OpRegistry.kernel(for: node) == nil || opset == nil {
                 missing[node.qualifiedOpType, default: (opset, [])].nodes.append(node.displayName)
             }
         }
         if !missing.isEmpty {
             throw RuntimeError.unsupportedOps(missing.keys.sorted().map { ($0, missing[$0]!.opset, missing[$0]!.nodes) })
         }
-        self.graph = sorted
-        self.kernels = kernels
-        self.opsets = opsets
-
-        // A value can be freed after its last reader, unless it is a graph output or initializer.
-        var lastReader: [String: Int] = [:]
-        for (index, node) in sorted.nodes.enumerated() {
-            for input in node.inputs where !input.isEmpty { lastReader[input] = index }
-        }
-        let kept = Set(sorted.outputs.map(\.name)).union(sorted.initializers.keys)
-        var release = [[String]](repeating: [], count: sorted.nodes.count)
-        for (value, index) in lastReader where !kept.contains(value) { release[index].append(value) }
-        releaseAfter = release
     }
 
     /// The graph inputs a caller must feed (those without an initializer default).
@@ -49,45 +133,89 @@ public final class Session {
         graph.inputs.filter { graph.initializers[$0.name] == nil }
     }
 
+    /// Bytes of every initializer the executed graph holds (weights after any conversion).
+    public var weightBytes: Int { graph.parameterBytes }
+
+    /// Reads every initializer byte with `threads` threads, `repeats` times; returns the median
+    /// bytes per second (the bandwidth a decode step's weight reads can reach).
+    public func measureWeightReadBandwidth(threads: Int, repeats: Int = 5) -> Double {
+        RuntimeThreads.setThreadCount(threads)
+        let tensors = graph.initializers.values.filter { $0.byteCount >= 1 << 16 }
+        let total = tensors.reduce(0) { $0 + $1.byteCount }
+        guard total > 0 else { return 0 }
+        var rates: [Double] = []
+        var sink: UInt64 = 0
+        for _ in 0..<max(repeats, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for tensor in tensors { sink &+= lpc_read_bytes(tensor.raw, Int64(tensor.byteCount)) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            rates.append(Double(total) / seconds)
+        }
+        if sink == 42 { print("", terminator: "") }
+        rates.sort()
+        return rates[rates.count / 2]
+    }
+
     /// Runs the graph on `feeds` and returns the requested outputs (default: all graph outputs).
+    /// Any value of the source graph may be requested, including intermediates.
     public func run(_ feeds: [String: Tensor], outputs requested: [String]? = nil) throws -> [String: Tensor] {
         try validate(feeds)
-        var values: [String: Tensor] = graph.initializers
-        for (name, tensor) in feeds { values[name] = tensor }
         let wanted = requested ?? graph.outputs.map(\.name)
+        if wanted.contains(where: { slotOf[$0] == nil }) {
+            return try runFallback(feeds, outputs: wanted)
+        }
+        var values = initialValues
+        for (name, tensor) in feeds { values[slotOf[name]!] = tensor }
+        var keep = pinned
+        for name in wanted { keep[slotOf[name]!] = true }
 
-        for (index, node) in graph.nodes.enumerated() {
-            let inputs = node.inputs.map { $0.isEmpty ? nil : values[$0] }
+        let tracer = trace
+        for step in steps {
+            var inputs: [Tensor?] = []
+            inputs.reserveCapacity(step.inputs.count)
+            for s in step.inputs { inputs.append(s >= 0 ? values[s] : nil) }
             let results: [Tensor]
             do {
-                results = try kernels[index](KernelContext(node: node, inputs: inputs, opset: opsets[index]))
+                results = try step.kernel(KernelContext(node: step.node, inputs: inputs, opset: step.opset, state: state))
             } catch let error as KernelError {
-                throw RuntimeError.node(name: node.displayName, op: node.qualifiedOpType, opset: opsets[index], message: error.message)
+                throw RuntimeError.node(name: step.node.displayName, op: step.node.qualifiedOpType, opset: step.opset, message: error.message)
             }
-            guard results.count >= node.outputs.filter({ !$0.isEmpty }).count || results.count == node.outputs.count else {
-                throw RuntimeError.node(name: node.displayName, op: node.qualifiedOpType, opset: opsets[index],
-                                        message: "produced \(results.count) output(s) for \(node.outputs.count) declared")
+            if results.count < step.outputs.count {
+                let declared = step.outputs.filter { $0 >= 0 }.count
+                if results.count < declared {
+                    throw RuntimeError.node(name: step.node.displayName, op: step.node.qualifiedOpType, opset: step.opset,
+                                            message: "produced \(results.count) output(s) for \(step.outputs.count) declared")
+                }
             }
-            for (output, tensor) in zip(node.outputs, results) where !output.isEmpty {
-                values[output] = tensor
-            }
-            trace?(node, results)
-            for name in releaseAfter[index] where !wanted.contains(name) { values[name] = nil }
+            for (s, tensor) in zip(step.outputs, results) where s >= 0 { values[s] = tensor }
+            tracer?(step.node, results)
+            for s in step.release where !keep[s] { values[s] = nil }
         }
 
         var result: [String: Tensor] = [:]
         for name in wanted {
-            guard let tensor = values[name] else { throw RuntimeError.unknownOutput(name: name) }
+            guard let tensor = values[slotOf[name]!] else { throw RuntimeError.unknownOutput(name: name) }
             result[name] = tensor
         }
         return result
     }
 
+    /// Runs the graph as given (unoptimized) for values the passes removed.
+    private func runFallback(_ feeds: [String: Tensor], outputs wanted: [String]) throws -> [String: Tensor] {
+        let known = Set(sourceGraph.nodes.flatMap(\.outputs)).union(sourceGraph.inputs.map(\.name))
+            .union(sourceGraph.initializers.keys)
+        for name in wanted where !known.contains(name) { throw RuntimeError.unknownOutput(name: name) }
+        if fallback == nil {
+            fallback = try Session(graph: sourceGraph, options: SessionOptions(optimize: false))
+        }
+        fallback!.trace = trace
+        return try fallback!.run(feeds, outputs: wanted)
+    }
+
     /// Checks names, dtypes and shapes of the feeds against the declared inputs; symbolic dims
     /// must agree across inputs (e.g. one batch size everywhere).
     private func validate(_ feeds: [String: Tensor]) throws {
-        let declared = Dictionary(graph.inputs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for name in feeds.keys.sorted() where declared[name] == nil {
+        for name in feeds.keys.sorted() where slotOf[name] == nil || !graph.inputs.contains(where: { $0.name == name }) {
             throw RuntimeError.unknownInput(name: name, known: graph.inputs.map(\.name))
         }
         var symbols: [String: (size: Int, input: String)] = [:]
@@ -119,6 +247,23 @@ public final class Session {
                     }
                     symbols[symbol] = (size, info.name)
                 default: break
+                }
+            }
+        }
+        // Dims declared as sums ("past_sequence_length + sequence_length") must add up: the shape
+        // passes compute with that relation.
+        for info in graph.inputs {
+            guard let tensor = feeds[info.name], let shape = info.shape else { continue }
+            for (axis, dim) in shape.enumerated() {
+                guard case let .symbolic(expression) = dim, expression.contains("+") else { continue }
+                var total = 0
+                var complete = true
+                for part in expression.split(separator: "+").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                    if let value = Int(part) { total += value } else if let seen = symbols[part] { total += seen.size } else { complete = false }
+                }
+                if complete && total != tensor.shape[axis] {
+                    throw RuntimeError.inputShape(name: info.name, got: tensor.shape, expected: info.typeDescription,
+                                                  reason: "dimension \(axis) is \(tensor.shape[axis]) but '\(expression)' is \(total)")
                 }
             }
         }

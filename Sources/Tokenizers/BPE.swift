@@ -132,7 +132,12 @@ final class BPEModel: @unchecked Sendable {
         var entries: [([UInt8], Int)] = []
         entries.reserveCapacity(pairs.count)
         for (token, value) in pairs {
-            let id = try JSONNode(value, path: "\(vocabNode.path)[\(jsonQuoted(token))]").int()
+            let id: Int
+            if case .number(let d) = value, d >= 0, d <= Double(Int32.max), d.rounded() == d {
+                id = Int(d)
+            } else {
+                id = try JSONNode(value, path: "\(vocabNode.path)[\(jsonQuoted(token))]").int()  // throws, naming the entry
+            }
             let bytes = Array(token.utf8)
             vocab.set(bytes, Int32(id))
             entries.append((bytes, id))
@@ -145,34 +150,39 @@ final class BPEModel: @unchecked Sendable {
         self.vocabCount = vocab.count
 
         let mergesNode = try node.field("merges")
-        let mergeItems = try mergesNode.array()
+        guard case .array(let mergeItems) = mergesNode.value else {
+            throw .invalidField(path: mergesNode.path, "expected an array, found \(mergesNode.value.kindName)")
+        }
         var merges = PairMap(capacity: mergeItems.count)
         let prefixLength = continuingSubwordPrefix?.count ?? 0
+        var merged: [UInt8] = []
         for (rank, item) in mergeItems.enumerated() {
-            let a: String, b: String
-            switch item.value {
+            let path = { "\(mergesNode.path)[\(rank)]" }
+            let ab: [UInt8], bb: [UInt8]
+            switch item {
             case .string(let s):
                 // Split on the space byte (not on Characters: " \u{301}" is one grapheme cluster).
-                let parts = Array(s.utf8).split(separator: 0x20, omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
-                    throw .invalidField(path: item.path, "expected a merge \"left right\" (two tokens separated by one space), found \(jsonQuoted(s))")
+                let u = Array(s.utf8)
+                guard let space = u.firstIndex(of: 0x20), !u[(space + 1)...].contains(0x20) else {
+                    throw .invalidField(path: path(), "expected a merge \"left right\" (two tokens separated by one space), found \(jsonQuoted(s))")
                 }
-                a = string(fromValidUTF8: Array(parts[0])); b = string(fromValidUTF8: Array(parts[1]))
+                ab = Array(u[..<space]); bb = Array(u[(space + 1)...])
             case .array(let xs):
                 guard xs.count == 2, case .string(let x) = xs[0], case .string(let y) = xs[1] else {
-                    throw .invalidField(path: item.path, "expected a merge [\"left\", \"right\"]")
+                    throw .invalidField(path: path(), "expected a merge [\"left\", \"right\"]")
                 }
-                a = x; b = y
+                ab = Array(x.utf8); bb = Array(y.utf8)
             default:
-                throw .invalidField(path: item.path, "expected a merge as \"left right\" or [\"left\", \"right\"], found \(item.value.kindName)")
+                throw .invalidField(path: path(), "expected a merge as \"left right\" or [\"left\", \"right\"], found \(item.kindName)")
             }
-            let ab = Array(a.utf8), bb = Array(b.utf8)
-            guard let aId = vocab.get(ab) else { throw .invalidField(path: item.path, "merge token \(jsonQuoted(a)) is not in the vocabulary") }
-            guard let bId = vocab.get(bb) else { throw .invalidField(path: item.path, "merge token \(jsonQuoted(b)) is not in the vocabulary") }
-            guard bb.count >= prefixLength else { throw .invalidField(path: item.path, "merge token \(jsonQuoted(b)) is shorter than the continuing_subword_prefix") }
-            let merged = ab + bb[prefixLength...]
+            guard let aId = vocab.get(ab) else { throw .invalidField(path: path(), "merge token \(jsonQuoted(string(fromValidUTF8: ab))) is not in the vocabulary") }
+            guard let bId = vocab.get(bb) else { throw .invalidField(path: path(), "merge token \(jsonQuoted(string(fromValidUTF8: bb))) is not in the vocabulary") }
+            guard bb.count >= prefixLength else { throw .invalidField(path: path(), "merge token \(jsonQuoted(string(fromValidUTF8: bb))) is shorter than the continuing_subword_prefix") }
+            merged.removeAll(keepingCapacity: true)
+            merged.append(contentsOf: ab)
+            merged.append(contentsOf: bb[prefixLength...])
             guard let newId = vocab.get(merged) else {
-                throw .invalidField(path: item.path, "merged token \(jsonQuoted(string(fromValidUTF8: merged))) is not in the vocabulary")
+                throw .invalidField(path: path(), "merged token \(jsonQuoted(string(fromValidUTF8: merged))) is not in the vocabulary")
             }
             merges.set(aId, bId, rank: UInt32(rank), newId: newId)
         }
@@ -183,12 +193,19 @@ final class BPEModel: @unchecked Sendable {
         self.byteLevelIds = byteLevelIds
         var raw = BytesMap(capacity: entries.count)
         // Tokens made only of byte-level characters, keyed by the bytes they stand for.
-        for (bytes, _) in entries {
-            var rawBytes: [UInt8] = []
-            var ok = true
-            for v in scalars(of: bytes) {
-                guard let b = ByteLevelMap.byte(for: v) else { ok = false; break }
-                rawBytes.append(b)
+        var rawBytes: [UInt8] = []
+        // Only ignore_merges looks whole words up by their raw bytes.
+        for (bytes, _) in entries where ignoreMerges {
+            rawBytes.removeAll(keepingCapacity: true)
+            let ok = bytes.withUnsafeBufferPointer { p -> Bool in
+                var i = 0
+                while i < p.count {
+                    let (v, n) = decodeScalar(p, i)
+                    guard let b = ByteLevelMap.byte(for: v) else { return false }
+                    rawBytes.append(b)
+                    i += n
+                }
+                return true
             }
             if ok && !rawBytes.isEmpty, let id = vocab.get(bytes) { raw.set(rawBytes, id) }
         }

@@ -12,6 +12,7 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var generation: GenerationOptions
+    @OptionGroup var headOptions: HeadOptions
 
     @Option(help: ArgumentHelp("System message (the template's default otherwise).", valueName: "TEXT"))
     var system: String?
@@ -20,7 +21,7 @@ struct ChatCommand: ParsableCommand {
         do {
             let folder = try ModelFolder(path: modelOptions.model)
             let tokenizer = try Tokenizer(contentsOfFile: folder.tokenizerFile)
-            let model = try LanguageModel(path: folder.modelFile)
+            let (model, head) = try headOptions.load(folder: folder, seed: generation.seed)
             let options = try generation.samplingOptions(folder: folder)
             var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
             var cache = model.emptyCache()
@@ -45,9 +46,14 @@ struct ChatCommand: ParsableCommand {
                 let generator = try TokenGenerator(
                     model: model, prompt: prompt, options: options, maxNewTokens: generation.maxTokens,
                     eosIDs: folder.eosTokenIDs, stopStrings: generation.stopStrings, cache: cache,
-                    decode: { (try? detokenizer.push($0)) ?? "" })
+                    head: head, decode: { (try? detokenizer.push($0)) ?? "" })
                 var reply = ""
+                var announced = false
                 while let token = try generator.next() {
+                    if !announced, let choice = generator.headChoice {
+                        announced = true
+                        FileHandle.standardError.write(Data((choice.summary + "\n").utf8))
+                    }
                     reply += token.text
                     FileHandle.standardOutput.write(Data(token.text.utf8))
                 }

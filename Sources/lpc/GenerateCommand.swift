@@ -12,6 +12,9 @@ struct GenerateCommand: ParsableCommand {
           lpc generate --prompt "What is the capital of France?"
           lpc generate --model DIR --messages chat.json --temperature 0.7 --top-p 0.9 --seed 1
           lpc generate --prompt-ids-file ids.json --greedy --max-tokens 32 --format jsonl
+          lpc generate --prompt "Tell me about Paris." --head models/lpc-head --code auto
+        With --head, generation is conditioned on a latent preference code chosen once at prefill
+        (--code auto|sample|mix|K); jsonl then starts with {"type":"code","mode","code","top":[…]}.
         With --format jsonl, each token is one line {"type":"token","id","text","logprob"}
         (logprob: log-softmax of the model's raw logits) and a last line {"type":"stats",…}.
         """
@@ -20,6 +23,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var generation: GenerationOptions
+    @OptionGroup var headOptions: HeadOptions
 
     @Option(help: "Output: text (streamed) or jsonl (one object per token, then stats).")
     var format: OutputFormat = .text
@@ -29,12 +33,12 @@ struct GenerateCommand: ParsableCommand {
             let folder = try ModelFolder(path: modelOptions.model)
             let tokenizer = try Tokenizer(contentsOfFile: folder.tokenizerFile)
             let prompt = try promptOptions.tokenIDs(folder: folder, tokenizer: tokenizer)
-            let model = try LanguageModel(path: folder.modelFile)
+            let (model, head) = try headOptions.load(folder: folder, seed: generation.seed)
             let detokenizer = tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true)
             let generator = try TokenGenerator(
                 model: model, prompt: prompt, options: try generation.samplingOptions(folder: folder),
                 maxNewTokens: generation.maxTokens, eosIDs: generation.ignoreEOS ? [] : folder.eosTokenIDs,
-                stopStrings: generation.stopStrings, decode: { (try? detokenizer.push($0)) ?? "" })
+                stopStrings: generation.stopStrings, head: head, decode: { (try? detokenizer.push($0)) ?? "" })
             try stream(generator, finish: detokenizer.finish)
         } catch {
             exitWithError(error)
@@ -42,7 +46,15 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func stream(_ generator: TokenGenerator, finish: () -> String) throws {
+        var announced = false
         while let token = try generator.next() {
+            if !announced, let choice = generator.headChoice {
+                announced = true
+                switch format {
+                case .text: FileHandle.standardError.write(Data((choice.summary + "\n").utf8))
+                case .jsonl: printJSONLine(choice.jsonObject)
+                }
+            }
             switch format {
             case .text:
                 FileHandle.standardOutput.write(Data(token.text.utf8))

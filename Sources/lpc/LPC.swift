@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 
 @main
 struct LPC: ParsableCommand {
@@ -12,8 +13,20 @@ struct LPC: ParsableCommand {
           lpc inspect models/SmolLM2-135M-Instruct
           lpc run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/
         """,
-        subcommands: [GenerateCommand.self, ChatCommand.self, InspectCommand.self, RunCommand.self, TokenizeCommand.self, DetokenizeCommand.self, FeaturesCommand.self]
+        subcommands: [GenerateCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, FeaturesCommand.self,
+                      InspectCommand.self, RunCommand.self, BenchCommand.self, TokenizeCommand.self, DetokenizeCommand.self]
     )
+
+    static func main() {
+        // Before any BLAS work (see RuntimeThreads.selectOpenBLASKernels); OPENBLAS_CORETYPE wins.
+        RuntimeThreads.selectOpenBLASKernels()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints an error for a reader (what, where, how to fix) to stderr and exits with status 1.

@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import ONNXImport
 import TensorCore
 import Testing
 import TestSupport
@@ -114,5 +115,82 @@ struct TokenStreamTests {
         while let token = try stopper.next() { ids.append(token.id) }
         #expect(stopper.stopReason == .stopString)
         #expect(ids == Array(first.prefix(first.firstIndex(of: first[1])! + 1)))
+    }
+}
+
+/// A head that recomputes the model's own logits from the tapped hidden state (h · W, W [d, vocab]),
+/// optionally adding a fixed vector to h first: the hook latent codes use.
+final class ShiftedHead: LogitsHead {
+    let weight: Tensor  // [d, vocab]
+    let shift: [Float]  // [d]
+    var begun: [[Float]] = []
+    init(weight: Tensor, shift: [Float]) { self.weight = weight; self.shift = shift }
+
+    func begin(promptHidden: [Float]) throws -> HeadChoice {
+        begun.append(promptHidden)
+        return HeadChoice(mode: "fixed", code: 0, top: [CodeProbability(code: 0, probability: 1)])
+    }
+
+    func logits(hidden: [Float]) -> [Float] {
+        let (d, vocab) = (weight.shape[0], weight.shape[1])
+        let w = weight.pointer(Float.self)
+        var out = [Float](repeating: 0, count: vocab)
+        for i in 0..<d {
+            let h = hidden[i] + shift[i]
+            for v in 0..<vocab { out[v] += h * w[i * vocab + v] }
+        }
+        return out
+    }
+}
+
+@Suite("Logits head hook")
+struct LogitsHeadTests {
+    func setUp() throws -> (LanguageModel, Tensor) {
+        let graph = try ONNXLoader.load(path: Fixtures.path("models/llama-optimum/model.onnx")).graph
+        let lmHead = try #require(graph.nodes.first { $0.outputs.contains("logits") && $0.opType == "MatMul" })
+        let model = try LanguageModel(graph: graph, options: SessionOptions(), hiddenStateValue: lmHead.inputs[0])
+        if let weight = graph.initializers[lmHead.inputs[1]] { return (model, weight) }
+        // optimum writes the tied head as Transpose(embedding [vocab, d]): transpose it back here.
+        let transpose = try #require(graph.nodes.first { $0.outputs.contains(lmHead.inputs[1]) && $0.opType == "Transpose" })
+        let embedding = try #require(graph.initializers[transpose.inputs[0]])
+        let (vocab, d) = (embedding.shape[0], embedding.shape[1])
+        var values = [Float](repeating: 0, count: vocab * d)
+        let e = embedding.pointer(Float.self)
+        for v in 0..<vocab { for i in 0..<d { values[i * vocab + v] = e[v * d + i] } }
+        return (model, Tensor(values, shape: [d, vocab]))
+    }
+
+    func greedy(_ model: LanguageModel, head: (any LogitsHead)?) throws -> ([Int], [Float]) {
+        var options = SamplingOptions()
+        options.greedy = true
+        let generator = try TokenGenerator(model: model, prompt: [1, 5, 9, 17], options: options, maxNewTokens: 8, head: head)
+        var ids: [Int] = [], logprobs: [Float] = []
+        while let token = try generator.next() { ids.append(token.id); logprobs.append(token.logprob) }
+        return (ids, logprobs)
+    }
+
+    @Test func anIdentityHeadReproducesTheModel() throws {
+        let (model, weight) = try setUp()
+        let (plain, plainLogprobs) = try greedy(model, head: nil)
+        let head = ShiftedHead(weight: weight, shift: [Float](repeating: 0, count: weight.shape[0]))
+        let (headed, headedLogprobs) = try greedy(model, head: head)
+        #expect(headed == plain)
+        for (a, b) in zip(headedLogprobs, plainLogprobs) { #expect(abs(a - b) < 1e-4) }
+        #expect(head.begun.count == 1 && head.begun[0].count == weight.shape[0])
+    }
+
+    @Test func aShiftedHiddenStateChangesTheTokens() throws {
+        let (model, weight) = try setUp()
+        let (plain, _) = try greedy(model, head: nil)
+        var shift = [Float](repeating: 0, count: weight.shape[0])
+        for i in shift.indices { shift[i] = i % 2 == 0 ? 4 : -4 }
+        let (shifted, _) = try greedy(model, head: ShiftedHead(weight: weight, shift: shift))
+        #expect(shifted != plain)
+    }
+
+    @Test func aHeadWithoutATappedHiddenStateIsRefused() throws {
+        let model = try LanguageModel(path: Fixtures.path("models/llama-optimum/model.onnx"))
+        let head = ShiftedHead(weight: Tensor(zeros: .float32, shape: [32, 128]), shift: [])
+        #expect(throws: LanguageModelError.self) { _ = try TokenGenerator(model: model, prompt: [1], head: head) }
     }
 }

@@ -1,0 +1,44 @@
+#ifndef LPC_KERNELS_H
+#define LPC_KERNELS_H
+#include <stdint.h>
+
+/// The few kernels Swift cannot emit portably: AVX2/AVX-512 FMA matrix-vector products over
+/// float32 or float16 (F16C) weights, with runtime CPU dispatch, and a small spinning thread pool
+/// (decode issues ~200 matvecs per token; each must start in about a microsecond).
+
+/// y[i, r] = sum_j x[i, j] * w[r, j]  for i < m, r < n: x [m, k], w [n, k] (row-major), y [m, n].
+void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
+/// The same with float16 weights (IEEE half bits).
+void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+/// Scalar reference twins (one thread, no SIMD).
+void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+
+/// y[i, c] = sum_j x[i, j] * w[j, c]: x [m, k], w [k, n] (ONNX MatMul layout), y [m, n].
+void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+
+/// Round-to-nearest-even conversions.
+void lpc_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
+void lpc_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
+
+/// Threads our pool uses, including the caller (1 = no workers).
+void lpc_set_threads(int n);
+int lpc_get_threads(void);
+/// Runs fn(ctx, t) for t in [0, tasks) on the pool; returns when all are done.
+typedef void (*lpc_task_fn)(void *ctx, int64_t task);
+void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx);
+
+/// Which SIMD path the dispatcher picked: 0 scalar, 2 AVX2+FMA+F16C, 3 AVX-512.
+int lpc_simd_level(void);
+
+/// Reads n bytes with the pool's threads and returns a checksum (for bandwidth measurement).
+uint64_t lpc_read_bytes(const void *p, int64_t n);
+
+/// Makes a DYNAMIC_ARCH OpenBLAS that fell back to its generic SSE3 kernels (it predates the
+/// CPU) use its AVX-512 or AVX2 ones. Returns the core name in use. Idempotent.
+const char *lpc_tune_openblas(void);
+
+#endif

@@ -1,0 +1,555 @@
+#include "lpc_kernels.h"
+#include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <stdlib.h>
+
+// MARK: - CPU dispatch
+
+static int simd_level = -1;
+
+int lpc_simd_level(void) {
+    if (simd_level < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) simd_level = 3;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) simd_level = 2;
+        else simd_level = 0;
+    }
+    return simd_level;
+}
+
+// MARK: - Thread pool
+
+#define MAX_THREADS 64
+static int pool_threads = 1;          // including the caller
+static int pool_started = 0;          // workers created
+static pthread_t workers[MAX_THREADS];
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static _Atomic int64_t pool_generation = 0;
+static _Atomic int pool_sleepers = 0;
+static _Atomic int pool_pending = 0;
+static _Atomic int64_t pool_next = 0;
+static int pool_active = 0;            // workers taking part in the current job
+static lpc_task_fn pool_fn;
+static void *pool_ctx;
+static int64_t pool_tasks;
+
+static void run_tasks(void) {
+    int64_t t;
+    while ((t = atomic_fetch_add(&pool_next, 1)) < pool_tasks) pool_fn(pool_ctx, t);
+}
+
+static void *worker_main(void *arg) {
+    int index = (int)(intptr_t)arg;
+    int64_t seen = 0;
+    for (;;) {
+        int spins = 0;
+        int64_t gen;
+        while ((gen = atomic_load(&pool_generation)) == seen) {
+            if (++spins < 20000) { _mm_pause(); continue; }
+            pthread_mutex_lock(&pool_mutex);
+            atomic_fetch_add(&pool_sleepers, 1);
+            while ((gen = atomic_load(&pool_generation)) == seen) pthread_cond_wait(&pool_cond, &pool_mutex);
+            atomic_fetch_sub(&pool_sleepers, 1);
+            pthread_mutex_unlock(&pool_mutex);
+            break;
+        }
+        seen = gen;
+        if (index < pool_active) {
+            run_tasks();
+            atomic_fetch_sub(&pool_pending, 1);
+        }
+    }
+    return 0;
+}
+
+void lpc_set_threads(int n) {
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pthread_mutex_lock(&pool_mutex);
+    while (pool_started < n - 1) {
+        pthread_create(&workers[pool_started], 0, worker_main, (void *)(intptr_t)pool_started);
+        pool_started++;
+    }
+    pool_threads = n;
+    pthread_mutex_unlock(&pool_mutex);
+}
+
+int lpc_get_threads(void) { return pool_threads; }
+
+static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER;
+// On an oversubscribed machine a worker may not get a core for milliseconds, and every job
+// would wait for it. When the caller has waited long for its workers, the next jobs run on the
+// caller alone for a while (a quiet machine never waits more than a few microseconds).
+static int64_t pool_serial_jobs = 0;
+
+static inline int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
+    int workers_wanted = pool_threads - 1;
+    if (tasks < (int64_t)workers_wanted + 1) workers_wanted = (int)(tasks - 1);
+    // One job at a time: a concurrent or nested caller runs its tasks itself.
+    if (workers_wanted <= 0 || pthread_mutex_trylock(&job_mutex) != 0) {
+        for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
+        return;
+    }
+    if (pool_serial_jobs > 0) {
+        pool_serial_jobs--;
+        pthread_mutex_unlock(&job_mutex);
+        for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
+        return;
+    }
+    pool_fn = fn;
+    pool_ctx = ctx;
+    pool_tasks = tasks;
+    pool_active = workers_wanted;
+    atomic_store(&pool_next, 0);
+    atomic_store(&pool_pending, workers_wanted);
+    atomic_fetch_add(&pool_generation, 1);
+    if (atomic_load(&pool_sleepers) > 0) {
+        pthread_mutex_lock(&pool_mutex);
+        pthread_cond_broadcast(&pool_cond);
+        pthread_mutex_unlock(&pool_mutex);
+    }
+    run_tasks();
+    // Wait for the workers; yield when they are slow to come (a busy machine preempts them).
+    int spins = 0;
+    int64_t waited_from = 0;
+    while (atomic_load(&pool_pending) > 0) {
+        if (++spins < 4000) _mm_pause();
+        else {
+            if (!waited_from) waited_from = now_ns();
+            sched_yield();
+        }
+    }
+    if (waited_from && now_ns() - waited_from > 200000) pool_serial_jobs = 256;
+    pthread_mutex_unlock(&job_mutex);
+}
+
+// MARK: - gemv kernels: y[i, r] = dot(x[i, :], w[r, :])
+
+__attribute__((target("avx512f")))
+static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+__attribute__((target("avx2,fma")))
+static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    __m128 shuf = _mm_movehdup_ps(lo);
+    __m128 sums = _mm_add_ps(lo, shuf);
+    shuf = _mm_movehl_ps(shuf, sums);
+    sums = _mm_add_ss(sums, shuf);
+    return _mm_cvtss_f32(sums);
+}
+
+// Weight loads as float vectors, for f32 and f16 storage.
+#define LOAD512_F32(p) _mm512_loadu_ps(p)
+#define LOAD512_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define MLOAD512_F32(mask, p) _mm512_maskz_loadu_ps(mask, p)
+#define MLOAD512_F16(mask, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p))
+#define LOAD256_F32(p) _mm256_loadu_ps(p)
+#define LOAD256_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+// Four weight rows at a time against one x row: four independent streams.
+#define DEFINE_ROWS512(NAME, WT, LOAD, MLOAD, ATTR)                                               \
+ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,    \
+                      int64_t r0, int64_t r1) {                                                 \
+    int64_t kv = k & ~(int64_t)15;                                                              \
+    __mmask16 tail = (__mmask16)((1u << (k - kv)) - 1);                                         \
+    int64_t r = r0;                                                                             \
+    for (; r + 4 <= r1; r += 4) {                                                               \
+        const WT *w0 = w + r * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;                      \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            const float *xi = x + i * k;                                                        \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
+            for (int64_t j = 0; j < kv; j += 16) {                                              \
+                __m512 xv = _mm512_loadu_ps(xi + j);                                            \
+                a0 = _mm512_fmadd_ps(LOAD(w0 + j), xv, a0);                                     \
+                a1 = _mm512_fmadd_ps(LOAD(w1 + j), xv, a1);                                     \
+                a2 = _mm512_fmadd_ps(LOAD(w2 + j), xv, a2);                                     \
+                a3 = _mm512_fmadd_ps(LOAD(w3 + j), xv, a3);                                     \
+            }                                                                                   \
+            if (kv < k) {                                                                       \
+                __m512 xv = _mm512_maskz_loadu_ps(tail, xi + kv);                               \
+                a0 = _mm512_fmadd_ps(MLOAD(tail, w0 + kv), xv, a0);                              \
+                a1 = _mm512_fmadd_ps(MLOAD(tail, w1 + kv), xv, a1);                              \
+                a2 = _mm512_fmadd_ps(MLOAD(tail, w2 + kv), xv, a2);                              \
+                a3 = _mm512_fmadd_ps(MLOAD(tail, w3 + kv), xv, a3);                              \
+            }                                                                                   \
+            float *yi = y + i * n + r;                                                          \
+            yi[0] = hsum512(a0); yi[1] = hsum512(a1); yi[2] = hsum512(a2); yi[3] = hsum512(a3); \
+        }                                                                                       \
+    }                                                                                           \
+    for (; r < r1; r++) {                                                                       \
+        const WT *w0 = w + r * k;                                                               \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            const float *xi = x + i * k;                                                        \
+            __m512 a0 = _mm512_setzero_ps();                                                    \
+            for (int64_t j = 0; j < kv; j += 16) a0 = _mm512_fmadd_ps(LOAD(w0 + j), _mm512_loadu_ps(xi + j), a0); \
+            if (kv < k) a0 = _mm512_fmadd_ps(MLOAD(tail, w0 + kv), _mm512_maskz_loadu_ps(tail, xi + kv), a0); \
+            y[i * n + r] = hsum512(a0);                                                         \
+        }                                                                                       \
+    }                                                                                           \
+}
+
+DEFINE_ROWS512(rows_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
+DEFINE_ROWS512(rows_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+
+static inline float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) bits = sign;
+        else { // subnormal
+            int e = -1;
+            do { e++; mant <<= 1; } while (!(mant & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
+    else bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t absx = x & 0x7fffffff;
+    if (absx >= 0x7f800000) return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000 ? 0x200 : 0));
+    if (absx >= 0x477ff000) return (uint16_t)(sign | 0x7c00); // rounds to inf
+    if (absx < 0x38800000) { // subnormal or zero in half
+        if (absx < 0x33000000) return (uint16_t)sign;
+        uint32_t mant = (absx & 0x7fffff) | 0x800000;
+        int shift = 126 - (int)(absx >> 23); // 14..24
+        uint32_t rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        uint32_t result = mant >> shift;
+        if (rem > mid || (rem == mid && (result & 1))) result++;
+        return (uint16_t)(sign | result);
+    }
+    uint32_t result = ((absx - 0x38000000) >> 13);
+    uint32_t rem = absx & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (result & 1))) result++;
+    return (uint16_t)(sign | result);
+}
+
+static void rows_f32_scalar(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = 0; i < m; i++) {
+            float s = 0;
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * w[r * k + j];
+            y[i * n + r] = s;
+        }
+}
+
+static void rows_f16_scalar(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = 0; i < m; i++) {
+            float s = 0;
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * half_to_float(w[r * k + j]);
+            y[i * n + r] = s;
+        }
+}
+
+#define DEFINE_ROWS256(NAME, WT, LOAD)                                                          \
+__attribute__((target("avx2,fma,f16c")))                                                        \
+static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,         \
+                 int64_t r0, int64_t r1) {                                                      \
+    int64_t kv = k & ~(int64_t)7;                                                               \
+    for (int64_t r = r0; r < r1; r++) {                                                         \
+        const WT *w0 = w + r * k;                                                               \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            const float *xi = x + i * k;                                                        \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                           \
+            int64_t j = 0;                                                                      \
+            for (; j + 16 <= kv; j += 16) {                                                     \
+                a0 = _mm256_fmadd_ps(LOAD(w0 + j), _mm256_loadu_ps(xi + j), a0);                 \
+                a1 = _mm256_fmadd_ps(LOAD(w0 + j + 8), _mm256_loadu_ps(xi + j + 8), a1);        \
+            }                                                                                   \
+            for (; j < kv; j += 8) a0 = _mm256_fmadd_ps(LOAD(w0 + j), _mm256_loadu_ps(xi + j), a0); \
+            float s = hsum256(_mm256_add_ps(a0, a1));                                           \
+            for (; j < k; j++) s += xi[j] * TOF(w0[j]);                                          \
+            y[i * n + r] = s;                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+}
+
+#define TOF(v) ((float)(v))
+DEFINE_ROWS256(rows_f32_avx2, float, LOAD256_F32)
+#undef TOF
+#define TOF(v) half_to_float(v)
+DEFINE_ROWS256(rows_f16_avx2, uint16_t, LOAD256_F16)
+#undef TOF
+
+typedef struct {
+    const float *x;
+    const void *w;
+    float *y;
+    int64_t m, n, k, chunk;
+    int half;
+} gemv_job;
+
+static void gemv_task(void *ctx, int64_t t) {
+    const gemv_job *j = (const gemv_job *)ctx;
+    int64_t r0 = t * j->chunk, r1 = r0 + j->chunk;
+    if (r1 > j->n) r1 = j->n;
+    if (r0 >= r1) return;
+    int level = lpc_simd_level();
+    if (j->half) {
+        if (level == 3) rows_f16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else if (level == 2) rows_f16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else rows_f16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+    } else {
+        if (level == 3) rows_f32_avx512(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else if (level == 2) rows_f32_avx2(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else rows_f32_scalar(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+    }
+}
+
+static void gemv(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int half) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { memset(y, 0, (size_t)(m * n) * sizeof(float)); return; }
+    int threads = pool_threads;
+    // Chunks of whole 16-row groups; a few per thread so uneven cores even out.
+    int64_t bytes = n * k * (half ? 2 : 4);
+    int64_t tasks = bytes < (1 << 16) ? 1 : (int64_t)threads * 4;
+    int64_t chunk = (n + tasks - 1) / tasks;
+    chunk = (chunk + 15) & ~(int64_t)15;
+    tasks = (n + chunk - 1) / chunk;
+    gemv_job job = {x, w, y, m, n, k, chunk, half};
+    lpc_parallel_for(tasks, gemv_task, &job);
+}
+
+void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, 0); }
+void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, 1); }
+
+void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * w[r * k + j];
+            y[i * n + r] = (float)s;
+        }
+}
+
+void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[r * k + j]);
+            y[i * n + r] = (float)s;
+        }
+}
+
+__attribute__((target("avx2,f16c")))
+static void f32_to_f16_f16c(const float *src, uint16_t *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = float_to_half(src[i]);
+}
+
+void lpc_f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
+    if (lpc_simd_level() >= 2) { f32_to_f16_f16c(src, dst, n); return; }
+    for (int64_t i = 0; i < n; i++) dst[i] = float_to_half(src[i]);
+}
+
+void lpc_f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
+}
+
+// MARK: - gemv over weights stored [K, N] (as ONNX MatMul keeps them): y[i, c] = sum_j x[i, j] w[j, c]
+// Each task owns a band of columns and streams every weight row's slice of that band, keeping
+// its slice of y in L1.
+
+#define DEFINE_KN512(NAME, WT, LOAD, MLOAD, ATTR)                                                \
+ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,    \
+                      int64_t c0, int64_t c1) {                                                 \
+    int64_t width = c1 - c0, cv = c0 + (width & ~(int64_t)15);                                  \
+    __mmask16 tail = (__mmask16)((1u << (c1 - cv)) - 1);                                        \
+    for (int64_t i = 0; i < m; i++) memset(y + i * n + c0, 0, (size_t)width * sizeof(float));  \
+    for (int64_t j = 0; j < k; j++) {                                                           \
+        const WT *wj = w + j * n;                                                               \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            __m512 xb = _mm512_set1_ps(x[i * k + j]);                                           \
+            float *yi = y + i * n;                                                              \
+            int64_t c = c0;                                                                     \
+            for (; c + 64 <= cv; c += 64) {                                                     \
+                _mm512_storeu_ps(yi + c, _mm512_fmadd_ps(LOAD(wj + c), xb, _mm512_loadu_ps(yi + c)));                \
+                _mm512_storeu_ps(yi + c + 16, _mm512_fmadd_ps(LOAD(wj + c + 16), xb, _mm512_loadu_ps(yi + c + 16))); \
+                _mm512_storeu_ps(yi + c + 32, _mm512_fmadd_ps(LOAD(wj + c + 32), xb, _mm512_loadu_ps(yi + c + 32))); \
+                _mm512_storeu_ps(yi + c + 48, _mm512_fmadd_ps(LOAD(wj + c + 48), xb, _mm512_loadu_ps(yi + c + 48))); \
+            }                                                                                   \
+            for (; c < cv; c += 16)                                                             \
+                _mm512_storeu_ps(yi + c, _mm512_fmadd_ps(LOAD(wj + c), xb, _mm512_loadu_ps(yi + c)));                \
+            if (cv < c1)                                                                        \
+                _mm512_mask_storeu_ps(yi + cv, tail, _mm512_fmadd_ps(MLOAD(tail, wj + cv), xb, _mm512_maskz_loadu_ps(tail, yi + cv))); \
+        }                                                                                       \
+    }                                                                                           \
+}
+
+DEFINE_KN512(kn_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
+DEFINE_KN512(kn_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+
+#define DEFINE_KN256(NAME, WT, LOAD, TOFN)                                                       \
+__attribute__((target("avx2,fma,f16c")))                                                        \
+static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,         \
+                 int64_t c0, int64_t c1) {                                                      \
+    int64_t width = c1 - c0, cv = c0 + (width & ~(int64_t)7);                                   \
+    for (int64_t i = 0; i < m; i++) memset(y + i * n + c0, 0, (size_t)width * sizeof(float));  \
+    for (int64_t j = 0; j < k; j++) {                                                           \
+        const WT *wj = w + j * n;                                                               \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            float xs = x[i * k + j];                                                            \
+            __m256 xb = _mm256_set1_ps(xs);                                                     \
+            float *yi = y + i * n;                                                              \
+            int64_t c = c0;                                                                     \
+            for (; c < cv; c += 8)                                                              \
+                _mm256_storeu_ps(yi + c, _mm256_fmadd_ps(LOAD(wj + c), xb, _mm256_loadu_ps(yi + c))); \
+            for (; c < c1; c++) yi[c] += xs * TOFN(wj[c]);                                      \
+        }                                                                                       \
+    }                                                                                           \
+}
+
+static inline float f32_identity(float v) { return v; }
+DEFINE_KN256(kn_f32_avx2, float, LOAD256_F32, f32_identity)
+DEFINE_KN256(kn_f16_avx2, uint16_t, LOAD256_F16, half_to_float)
+
+#define DEFINE_KN_SCALAR(NAME, WT, TOFN)                                                        \
+static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,         \
+                 int64_t c0, int64_t c1) {                                                      \
+    for (int64_t i = 0; i < m; i++)                                                             \
+        for (int64_t c = c0; c < c1; c++) {                                                     \
+            float s = 0;                                                                        \
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * TOFN(w[j * n + c]);              \
+            y[i * n + c] = s;                                                                   \
+        }                                                                                       \
+}
+DEFINE_KN_SCALAR(kn_f32_scalar, float, f32_identity)
+DEFINE_KN_SCALAR(kn_f16_scalar, uint16_t, half_to_float)
+
+static void kn_task(void *ctx, int64_t t) {
+    const gemv_job *j = (const gemv_job *)ctx;
+    int64_t c0 = t * j->chunk, c1 = c0 + j->chunk;
+    if (c1 > j->n) c1 = j->n;
+    if (c0 >= c1) return;
+    int level = lpc_simd_level();
+    if (j->half) {
+        if (level == 3) kn_f16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+        else if (level == 2) kn_f16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+        else kn_f16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+    } else {
+        if (level == 3) kn_f32_avx512(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+        else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+        else kn_f32_scalar(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+    }
+}
+
+static void gemv_kn(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int half) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { memset(y, 0, (size_t)(m * n) * sizeof(float)); return; }
+    int threads = pool_threads;
+    int64_t bytes = n * k * (half ? 2 : 4);
+    int64_t tasks = bytes < (1 << 16) ? 1 : (int64_t)threads * 4;
+    int64_t chunk = (n + tasks - 1) / tasks;
+    chunk = (chunk + 15) & ~(int64_t)15;
+    tasks = (n + chunk - 1) / chunk;
+    gemv_job job = {x, w, y, m, n, k, chunk, half};
+    lpc_parallel_for(tasks, kn_task, &job);
+}
+
+void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, 0); }
+void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, 1); }
+
+void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * w[j * n + c];
+            y[i * n + c] = (float)s;
+        }
+}
+
+void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[j * n + c]);
+            y[i * n + c] = (float)s;
+        }
+}
+
+// MARK: - Bandwidth probe
+
+typedef struct { const uint8_t *p; int64_t n, chunk; _Atomic uint64_t sum; } read_job;
+
+__attribute__((target("avx2")))
+static uint64_t read_range_avx2(const uint8_t *p, int64_t n) {
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        acc0 = _mm256_xor_si256(acc0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        acc1 = _mm256_xor_si256(acc1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+        acc2 = _mm256_xor_si256(acc2, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+        acc3 = _mm256_xor_si256(acc3, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
+    }
+    acc0 = _mm256_xor_si256(_mm256_xor_si256(acc0, acc1), _mm256_xor_si256(acc2, acc3));
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, acc0);
+    uint64_t s = out[0] ^ out[1] ^ out[2] ^ out[3];
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
+static void read_task(void *ctx, int64_t t) {
+    read_job *j = (read_job *)ctx;
+    int64_t a = t * j->chunk, b = a + j->chunk;
+    if (b > j->n) b = j->n;
+    if (a >= b) return;
+    uint64_t s;
+    if (lpc_simd_level() >= 2) s = read_range_avx2(j->p + a, b - a);
+    else { s = 0; for (int64_t i = a; i < b; i += 8) s += j->p[i]; }
+    atomic_fetch_add(&j->sum, s);
+}
+
+uint64_t lpc_read_bytes(const void *p, int64_t n) {
+    read_job job;
+    job.p = (const uint8_t *)p;
+    job.n = n;
+    int64_t tasks = (int64_t)pool_threads * 8;
+    job.chunk = ((n + tasks - 1) / tasks + 63) & ~(int64_t)63;
+    atomic_store(&job.sum, 0);
+    lpc_parallel_for((n + job.chunk - 1) / job.chunk, read_task, &job);
+    return atomic_load(&job.sum);
+}
+
+// MARK: - OpenBLAS core type
+
+// OpenBLAS 0.3.21 (Debian) does not know Zen 4 and falls back to its SSE3 "Prescott" kernels
+// (~15 GFLOP/s instead of ~100). Its DYNAMIC_ARCH build picks the core type again when asked.
+extern char *gotoblas_corename(void) __attribute__((weak));
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+const char *lpc_tune_openblas(void) {
+    static const char *result = 0;
+    if (result) return result;
+    result = "unchanged";
+    if (!gotoblas_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return result;
+    const char *core = gotoblas_corename();
+    if (getenv("OPENBLAS_CORETYPE") || !core || strcmp(core, "Prescott") != 0) return result = core;
+    int level = lpc_simd_level();
+    if (level < 2) return result = core;
+    setenv("OPENBLAS_CORETYPE", level == 3 ? "SkylakeX" : "Haswell", 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    return result = gotoblas_corename();
+}

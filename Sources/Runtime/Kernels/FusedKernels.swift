@@ -1,0 +1,336 @@
+import CBLAS
+import CKernels
+import Dispatch
+import Graph
+import TensorCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kernels of the fused `lpc` ops the graph passes create. Each has a reference twin in
+/// `FusedReference.swift`, compared on swept and odd shapes in the tests.
+enum FusedKernels {
+    static func register(into table: inout [String: Kernel]) {
+        table["lpc:RMSNorm"] = { ctx in [try rmsNorm(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
+                                                     epsilon: ctx.node.float("epsilon") ?? 1e-5)] }
+        table["lpc:SiLU"] = { ctx in [try silu(ctx.input(0, dtypes: [.float32]))] }
+        table["lpc:SwiGLU"] = { ctx in [try swiGLU(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]))] }
+        table["lpc:MatMulNT"] = { ctx in [try matMulNT(ctx.input(0), ctx.input(1))] }
+        table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
+        table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
+        table["lpc:Rotary"] = { ctx in [try rotary(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
+                                                   ctx.input(2, dtypes: [.float32]), half: ctx.node.int("half") ?? 0,
+                                                   axis: ctx.node.int("axis") ?? -1)] }
+        table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
+        table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
+    }
+
+    // MARK: Rotary
+
+    /// out = x·cos + rotate_half(x)·sin, rotate_half(x) = concat(-x[..., h:], x[..., :h]) on the
+    /// last axis (h clamped to its size); cos and sin broadcast against x.
+    static func rotary(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int, axis: Int) throws(KernelError) -> Tensor {
+        guard x.rank >= 1, axis == -1 || axis == x.rank - 1 else {
+            throw KernelError("Rotary: the rotated axis \(axis) is not the last axis of \(x.shape)")
+        }
+        let rank = max(x.rank, cos.rank, sin.rank)
+        let shapes = [x.shape, cos.shape, sin.shape].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
+        var outShape = [Int](repeating: 1, count: rank)
+        for axis in 0..<rank {
+            let sizes = Set(shapes.map { $0[axis] }).subtracting([1])
+            guard sizes.count <= 1 else { throw KernelError("Rotary: shapes \(x.shape), \(cos.shape), \(sin.shape) do not broadcast") }
+            outShape[axis] = sizes.first ?? 1
+        }
+        let d = outShape[rank - 1]
+        guard shapes[0][rank - 1] == d else {
+            throw KernelError("Rotary: x \(x.shape) must span the rotated axis of \(outShape)")
+        }
+        let result = Tensor(uninitialized: .float32, shape: outShape)
+        let h = min(max(half, 0), d)
+        let strides = shapes.map { shape -> [Int] in
+            let s = Tensor.strides(of: shape)
+            return (0..<rank).map { shape[$0] == 1 ? 0 : s[$0] }
+        }
+        let px = x.pointer(Float.self), pc = cos.pointer(Float.self), ps = sin.pointer(Float.self)
+        let out = result.pointer(Float.self)
+        let rows = d == 0 ? 0 : result.count / d
+        let outerShape = Array(outShape.dropLast())
+        var index = [Int](repeating: 0, count: rank - 1)
+        let sx = strides[0][rank - 1], sc = strides[1][rank - 1], ss = strides[2][rank - 1]
+        for r in 0..<rows {
+            var ox = 0, oc = 0, os = 0
+            for a in 0..<(rank - 1) { ox += index[a] * strides[0][a]; oc += index[a] * strides[1][a]; os += index[a] * strides[2][a] }
+            let o = out + r * d
+            for j in 0..<d {
+                let rotated = j < d - h ? -px[ox + (h + j) * sx] : px[ox + (j - (d - h)) * sx]
+                o[j] = px[ox + j * sx] * pc[oc + j * sc] + rotated * ps[os + j * ss]
+            }
+            var a = rank - 2
+            while a >= 0 { index[a] += 1; if index[a] < outerShape[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return result
+    }
+
+    // MARK: SymbolicValue
+
+    /// A small integer tensor whose elements are affine in the graph's named dims, read from the
+    /// shapes of the inputs (attributes from `ShapePlumbingElimination`).
+    static func symbolicValue(_ ctx: KernelContext) throws(KernelError) -> Tensor {
+        let node = ctx.node
+        guard let symInput = node.ints("sym_input"), let symAxis = node.ints("sym_axis"), let exprs = node.ints("exprs"),
+              let shape = node.ints("shape"), let to = node.int("to") else { throw KernelError("SymbolicValue attributes missing") }
+        var symbols = [Int](repeating: 0, count: symInput.count)
+        for s in symInput.indices where symInput[s] >= 0 {
+            let input = try ctx.input(symInput[s])
+            guard symAxis[s] < input.rank else { throw KernelError("SymbolicValue: input #\(symInput[s]) has rank \(input.rank)") }
+            symbols[s] = input.shape[symAxis[s]]
+        }
+        let width = symInput.count + 1
+        let count = exprs.count / width
+        var values = [Int64](repeating: 0, count: count)
+        for e in 0..<count {
+            var v = exprs[e * width]
+            for s in 0..<symInput.count { v += exprs[e * width + 1 + s] * symbols[s] }
+            values[e] = Int64(v)
+        }
+        if to == Int(DType.int32.rawValue) { return Tensor(values.map { Int32(truncatingIfNeeded: $0) }, shape: shape) }
+        return Tensor(values, shape: shape)
+    }
+
+    // MARK: RMSNorm
+
+    /// y[..., D] = w[D] · x · 1/sqrt(mean(x²) + ε) over the last axis.
+    static func rmsNorm(_ x: Tensor /* [..., D] */, _ w: Tensor /* [D] */, epsilon: Float) throws(KernelError) -> Tensor {
+        guard let d = x.shape.last, w.rank == 1, w.shape[0] == d else {
+            throw KernelError("RMSNorm weight of shape \(w.shape) does not match input \(x.shape)")
+        }
+        let result = Tensor(uninitialized: .float32, shape: x.shape)
+        let rows = d == 0 ? 0 : x.count / d
+        let px = x.pointer(Float.self), pw = w.pointer(Float.self), py = result.pointer(Float.self)
+        for r in 0..<rows {
+            let row = px + r * d, out = py + r * d
+            let mean = SIMDMath.sumOfSquares(row, d) / Float(d)
+            let inv = 1 / (mean + epsilon).squareRoot()
+            for i in 0..<d { out[i] = pw[i] * (row[i] * inv) }
+        }
+        return result
+    }
+
+    // MARK: SiLU, SwiGLU
+
+    static func silu(_ g: Tensor) throws(KernelError) -> Tensor {
+        let result = Tensor(uninitialized: .float32, shape: g.shape)
+        let pg = g.pointer(Float.self), out = result.pointer(Float.self)
+        for i in 0..<g.count { out[i] = pg[i] * Unary.sigmoid(pg[i]) }
+        return result
+    }
+
+    /// silu(g) · u; broadcasting as Mul does when the shapes differ.
+    static func swiGLU(_ g: Tensor, _ u: Tensor) throws(KernelError) -> Tensor {
+        guard g.shape == u.shape else { return try Arithmetic.apply(.mul, silu(g), u) }
+        let result = Tensor(uninitialized: .float32, shape: g.shape)
+        let pg = g.pointer(Float.self), pu = u.pointer(Float.self), out = result.pointer(Float.self)
+        for i in 0..<g.count { out[i] = pg[i] * Unary.sigmoid(pg[i]) * pu[i] }
+        return result
+    }
+
+    // MARK: MatMulKN
+
+    /// y[..., N] = x[..., K] · W[K, N] (a MatMul with constant 2-D weights; f16 weights allowed).
+    static func matMulKN(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
+        guard x.dtype == .float32, w.rank == 2, x.rank >= 1, let k = x.shape.last, w.shape[0] == k else {
+            throw KernelError("MatMul needs float32 x[..., K] and W[K, N]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
+        }
+        let n = w.shape[1]
+        var shape = x.shape
+        if x.rank == 1 { shape = [n] } else { shape[shape.count - 1] = n }
+        let result = Tensor(uninitialized: .float32, shape: shape)
+        let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
+        try MatMulBLAS.checkDimensions(rows, n, k)
+        let px = x.pointer(Float.self), py = result.pointer(Float.self)
+        switch w.dtype {
+        case .float32:
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_f32(px, w.pointer(Float.self), py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemm(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
+            }
+        case .float16:
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_f16(px, pw, py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                // Prefill: widen blocks of weight rows (K) to float32 and accumulate with sgemm.
+                let block = 64
+                let staging = UnsafeMutablePointer<Float>.allocate(capacity: block * max(n, 1))
+                defer { staging.deallocate() }
+                var k0 = 0
+                while k0 < k {
+                    let depth = min(block, k - k0)
+                    lpc_f16_to_f32(pw + k0 * n, staging, Int64(depth * n))
+                    MatMulBLAS.sgemm(m: rows, n: n, k: depth, a: px + k0, lda: max(k, 1), b: staging, ldb: max(n, 1),
+                                     beta: k0 == 0 ? 0 : 1, c: py, ldc: max(n, 1))
+                    k0 += depth
+                }
+                if k == 0 { py.update(repeating: 0, count: rows * n) }
+            }
+        default:
+            throw KernelError("MatMul weights must be float32 or float16, got \(w.dtype)")
+        }
+        return result
+    }
+
+    // MARK: MatMulNT
+
+    /// y[..., N] = x[..., K] · W[N, K]ᵀ (W as stored by a Transpose-fed MatMul; f16 weights allowed).
+    static func matMulNT(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
+        guard x.dtype == .float32, w.rank == 2, let k = x.shape.last, w.shape[1] == k else {
+            throw KernelError("MatMulNT needs float32 x[..., K] and W[N, K]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
+        }
+        let n = w.shape[0]
+        let m = k == 0 ? x.count == 0 ? 0 : 1 : x.count / k
+        var shape = x.shape
+        shape[shape.count - 1] = n
+        let result = Tensor(uninitialized: .float32, shape: shape)
+        let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
+        _ = m
+        try MatMulBLAS.checkDimensions(rows, n, k)
+        switch w.dtype {
+        case .float32:
+            Gemv.matMulNT(x.pointer(Float.self), w.pointer(Float.self), result.pointer(Float.self), m: rows, n: n, k: k)
+        case .float16:
+            Gemv.matMulNTHalf(x.pointer(Float.self), w.raw.assumingMemoryBound(to: UInt16.self), result.pointer(Float.self),
+                              m: rows, n: n, k: k)
+        default:
+            throw KernelError("MatMulNT weights must be float32 or float16, got \(w.dtype)")
+        }
+        return result
+    }
+}
+
+/// Small SIMD helpers (written as `a * b + c` so they vectorise without -march flags).
+enum SIMDMath {
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            acc0 = acc0 + ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc1 = acc1 + ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+            i += 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while i < n { sum += a[i] * b[i]; i += 1 }
+        return sum
+    }
+
+    @inline(__always)
+    static func sumOfSquares(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+        dot(a, a, n)
+    }
+
+    /// y[n] += alpha · x[n]
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let a8 = SIMD8<Float>(repeating: alpha)
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        while i + 8 <= n {
+            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + a8 * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+}
+
+/// The thread count our kernels use, kept in step with OpenBLAS's.
+public enum RuntimeThreads {
+    /// Debian's OpenBLAS 0.3.21 does not know Zen 4 and runs its SSE3 kernels; this asks it for its
+    /// AVX-512/AVX2 ones instead (unless OPENBLAS_CORETYPE is set) and returns the core name in use.
+    /// Call it once, at process start, before any BLAS call: switching later would make the same
+    /// computation round differently before and after. The CLI does; tests and libraries do not
+    /// (results there stay those of the machine's default OpenBLAS kernels).
+    @discardableResult
+    public static func selectOpenBLASKernels() -> String {
+        String(cString: lpc_tune_openblas())
+    }
+
+    nonisolated(unsafe) private static var configured = false
+
+    /// Sets our pool's thread count and OpenBLAS's (DESIGN.md §5: one budget for both).
+    public static func setThreadCount(_ threads: Int) {
+        let count = max(1, threads)
+        lpc_set_threads(Int32(count))
+        openblas_set_num_threads(Int32(count))
+        configured = true
+    }
+
+    public static var threadCount: Int {
+        if !configured { setThreadCount(max(1, Int(openblas_get_num_threads()))) }
+        return Int(lpc_get_threads())
+    }
+
+    /// Runs body(i) for i in 0..<tasks on the pool (serially for one task).
+    static func parallelFor(_ tasks: Int, _ body: (Int) -> Void) {
+        if tasks <= 1 || threadCount <= 1 {
+            for i in 0..<tasks { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var box = body
+            withUnsafeMutablePointer(to: &box) { pointer in
+                lpc_parallel_for(Int64(tasks), { ctx, task in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(task))
+                }, pointer)
+            }
+        }
+    }
+}
+
+/// Matrix-vector products for decode (few rows of x against weights stored [N, K]).
+enum Gemv {
+    /// Rows of x at or below this go to our kernel; more go to OpenBLAS sgemm.
+    static let maxRows = 8
+
+    static func matMulNT(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         m: Int, n: Int, k: Int) {
+        if m <= maxRows {
+            lpc_gemv_f32(x, w, y, Int64(m), Int64(n), Int64(k))
+        } else {
+            MatMulBLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: max(k, 1), b: w, ldb: max(k, 1), c: y, ldc: max(n, 1))
+        }
+    }
+
+    static func matMulNTHalf(_ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt16>, _ y: UnsafeMutablePointer<Float>,
+                             m: Int, n: Int, k: Int) {
+        if m <= maxRows {
+            lpc_gemv_f16(x, w, y, Int64(m), Int64(n), Int64(k))
+            return
+        }
+        // Prefill: widen blocks of rows to float32 and use sgemm.
+        let block = 256
+        let staging = UnsafeMutablePointer<Float>.allocate(capacity: block * max(k, 1))
+        defer { staging.deallocate() }
+        var r0 = 0
+        while r0 < n {
+            let rows = min(block, n - r0)
+            lpc_f16_to_f32(w + r0 * k, staging, Int64(rows * k))
+            // y[:, r0..<r0+rows] = x · stagingᵀ
+            MatMulBLAS.sgemm(transB: true, m: m, n: rows, k: k, a: x, lda: max(k, 1), b: staging, ldb: max(k, 1),
+                             c: y + r0, ldc: max(n, 1))
+            r0 += rows
+        }
+    }
+}
+
+struct UnsafeSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Persistent state a session keeps between runs for stateful kernels.
+public final class ExecutionState: @unchecked Sendable {
+    public init() {}
+}

@@ -1,0 +1,170 @@
+import Graph
+import TensorCore
+
+/// `lpc:GQAttention(Q, K, V, M?, eK?, rK?, eV?, rV?)`: softmax(scale · Q Kᵀ + M) V with K/V heads
+/// shared by groups of query heads, exactly as the fused subgraph computed it:
+///   Q [b, h, s, d]; K [bk, kvh, t, d]; V [bk, kvh, t, dv] (bk = b or 1);
+///   M additive float mask broadcastable to [b, h, s, t];
+///   eK/rK (eV/rV): the Expand and Reshape shapes of the exporter's `repeat_kv`, checked here.
+/// Output [b, h, s, dv]. Rows whose scores are all -inf give NaN, or 0 with `nan_to_zero`.
+enum GQAttentionKernel {
+    struct Plan {
+        var b = 0, h = 0, s = 0, d = 0, t = 0, dv = 0
+        var kBatch = 0, kHeads = 0, kRep = 1, vBatch = 0, vHeads = 0, vRep = 1
+        var maskStrides = [0, 0, 0, 0] // per [b, h, s, t]; 0 = broadcast
+    }
+
+    static func run(_ ctx: KernelContext) throws(KernelError) -> Tensor {
+        let q = try ctx.input(0, dtypes: [.float32])
+        let k = try ctx.input(1, dtypes: [.float32])
+        let v = try ctx.input(2, dtypes: [.float32])
+        let mask = ctx.optionalInput(3)
+        guard q.rank == 4, k.rank == 4, v.rank == 4 else {
+            throw KernelError("GQAttention needs rank-4 Q, K, V; got \(q.shape), \(k.shape), \(v.shape)")
+        }
+        var plan = Plan()
+        (plan.b, plan.h, plan.s, plan.d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        (plan.kBatch, plan.kHeads, plan.t) = (k.shape[0], k.shape[1], k.shape[2])
+        (plan.vBatch, plan.vHeads, plan.dv) = (v.shape[0], v.shape[1], v.shape[3])
+        guard k.shape[3] == plan.d, v.shape[2] == plan.t else {
+            throw KernelError("GQAttention shapes disagree: Q \(q.shape), K \(k.shape), V \(v.shape)")
+        }
+        plan.kRep = try repeatFactor(k.shape, ctx.optionalInput(4), ctx.optionalInput(5), allowzero: ctx.node.int("k_allowzero") ?? 0, name: "K")
+        plan.vRep = try repeatFactor(v.shape, ctx.optionalInput(6), ctx.optionalInput(7), allowzero: ctx.node.int("v_allowzero") ?? 0, name: "V")
+        for (heads, rep, batch, name) in [(plan.kHeads, plan.kRep, plan.kBatch, "K"), (plan.vHeads, plan.vRep, plan.vBatch, "V")] {
+            let effective = heads * rep
+            guard effective == plan.h || effective == 1, batch == plan.b || batch == 1 else {
+                throw KernelError("GQAttention: \(name) with \(batch) batch × \(effective) heads cannot broadcast to Q \(q.shape)")
+            }
+        }
+        if let mask {
+            guard mask.dtype == .float32, mask.rank <= 4 else {
+                throw KernelError("GQAttention mask must be float32 of rank ≤ 4, got \(mask.dtype)\(mask.shape)")
+            }
+            let padded = [Int](repeating: 1, count: 4 - mask.rank) + mask.shape
+            let full = [plan.b, plan.h, plan.s, plan.t]
+            let strides = Tensor.strides(of: padded)
+            for axis in 0..<4 {
+                guard padded[axis] == full[axis] || padded[axis] == 1 else {
+                    throw KernelError("GQAttention mask \(mask.shape) cannot broadcast to \(full)")
+                }
+                plan.maskStrides[axis] = padded[axis] == 1 ? 0 : strides[axis]
+            }
+        }
+        let result = Tensor(uninitialized: .float32, shape: [plan.b, plan.h, plan.s, plan.dv])
+        let scale = ctx.node.float("scale") ?? 1
+        let nanToZero = (ctx.node.int("nan_to_zero") ?? 0) != 0
+        compute(plan, q.pointer(Float.self), k.pointer(Float.self), v.pointer(Float.self),
+                mask?.pointer(Float.self), result.pointer(Float.self), scale: scale, nanToZero: nanToZero)
+        return result
+    }
+
+    /// The repeat factor of `Reshape(Expand(Unsqueeze(K, 2), e), r)` for K of `shape`, after checking
+    /// that it yields [bk, kvh·rep, t, d] with kv head j / rep behind head j. 1 without a repeat.
+    static func repeatFactor(_ shape: [Int], _ expand: Tensor?, _ reshape: Tensor?, allowzero: Int, name: String) throws(KernelError) -> Int {
+        guard let expand, let reshape else { return 1 }
+        let unsqueezed = [shape[0], shape[1], 1, shape[2], shape[3]]
+        let target = expand.ints()
+        // Expand: numpy broadcasting of the two shapes.
+        let rank = max(unsqueezed.count, target.count)
+        let a = [Int](repeating: 1, count: rank - unsqueezed.count) + unsqueezed
+        let bShape = [Int](repeating: 1, count: rank - target.count) + target
+        var expanded: [Int] = []
+        for axis in 0..<rank {
+            guard a[axis] == bShape[axis] || a[axis] == 1 || bShape[axis] == 1 else {
+                throw KernelError("GQAttention: \(name) repeat cannot expand \(unsqueezed) to \(target)")
+            }
+            expanded.append(a[axis] == 1 ? bShape[axis] : a[axis])
+        }
+        guard rank == 5, expanded[0] == shape[0], expanded[1] == shape[1], expanded[3] == shape[2], expanded[4] == shape[3] else {
+            throw KernelError("GQAttention: \(name) repeat expands \(shape) to \(expanded), not [b, kv_heads, n_rep, t, d]")
+        }
+        let rep = expanded[2]
+        // Reshape with 0 (copy, unless allowzero) and one -1.
+        var dims = reshape.ints()
+        let total = Tensor.elementCount(expanded)
+        for (i, dim) in dims.enumerated() where dim == 0 && allowzero == 0 {
+            guard i < expanded.count else { throw KernelError("GQAttention: \(name) reshape \(dims) copies a missing dim") }
+            dims[i] = expanded[i]
+        }
+        if let inferred = dims.firstIndex(of: -1) {
+            let known = dims.enumerated().filter { $0.offset != inferred }.reduce(1) { $0 * $1.element }
+            guard known > 0, total % known == 0 else { throw KernelError("GQAttention: \(name) reshape \(dims) does not fit \(expanded)") }
+            dims[inferred] = total / known
+        }
+        guard dims == [shape[0], shape[1] * rep, shape[2], shape[3]] else {
+            throw KernelError("GQAttention: \(name) repeat reshapes \(expanded) to \(dims), not [b, kv_heads·n_rep, t, d]")
+        }
+        return rep
+    }
+
+    /// `lpc:RepeatKVShape(K, e, r)`: Shape(Reshape(Expand(Unsqueeze(K, 2), e), r)) without building
+    /// the repeat (start/end as Shape's).
+    static func repeatShape(_ ctx: KernelContext) throws(KernelError) -> Tensor {
+        let k = try ctx.input(0)
+        let e = try ctx.input(1), r = try ctx.input(2)
+        guard k.rank == 4 else { throw KernelError("RepeatKVShape needs a rank-4 input, got \(k.shape)") }
+        let rep = try repeatFactor(k.shape, e, r, allowzero: ctx.node.int("allowzero") ?? 0, name: "K/V")
+        let dims = [k.shape[0], k.shape[1] * rep, k.shape[2], k.shape[3]]
+        var start = ctx.node.int("start") ?? 0, end = ctx.node.int("end") ?? 4
+        if start < 0 { start += 4 }
+        if end < 0 { end += 4 }
+        start = min(max(start, 0), 4); end = min(max(end, start), 4)
+        let slice = dims[start..<end].map { Int64($0) }
+        return Tensor(slice, shape: [slice.count])
+    }
+
+    static func compute(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+                        _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, scale: Float, nanToZero: Bool) {
+        let kEffective = p.kHeads * p.kRep, vEffective = p.vHeads * p.vRep
+        let tasks = p.b * p.h
+        let work = tasks * p.s * p.t * (p.d + p.dv)
+        let body = { (task: Int) in
+            let bi = task / p.h, hi = task % p.h
+            let kHead = (kEffective == 1 ? 0 : hi) / p.kRep, vHead = (vEffective == 1 ? 0 : hi) / p.vRep
+            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.t * p.d
+            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.t * p.dv
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 1))
+            defer { scores.deallocate() }
+            for si in 0..<p.s {
+                let qRow = q + ((bi * p.h + hi) * p.s + si) * p.d
+                let outRow = out + ((bi * p.h + hi) * p.s + si) * p.dv
+                let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] }
+                var maxScore = -Float.infinity
+                for ti in 0..<p.t {
+                    var score = SIMDMath.dot(qRow, kBase + ti * p.d, p.d) * scale
+                    if let maskRow { score += maskRow[ti * p.maskStrides[3]] }
+                    scores[ti] = score
+                    if score > maxScore || score.isNaN { maxScore = score.isNaN ? maxScore : score }
+                }
+                outRow.update(repeating: 0, count: p.dv)
+                if maxScore == -Float.infinity {
+                    // exp(-inf - (-inf)) is NaN: the whole row is NaN, as Softmax gives.
+                    if !nanToZero { outRow.update(repeating: .nan, count: p.dv) }
+                    continue
+                }
+                var sum: Float = 0
+                for ti in 0..<p.t {
+                    let e = expf(scores[ti] - maxScore)
+                    scores[ti] = e
+                    sum += e
+                }
+                let inv = 1 / sum
+                for ti in 0..<p.t {
+                    var weight = scores[ti] * inv
+                    if weight.isNaN && nanToZero { weight = 0 }
+                    SIMDMath.axpy(weight, vBase + ti * p.dv, outRow, p.dv)
+                }
+            }
+        }
+        if work >= 1 << 16 {
+            RuntimeThreads.parallelFor(tasks, body)
+        } else {
+            for task in 0..<tasks { body(task) }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

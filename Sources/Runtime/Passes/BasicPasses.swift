@@ -1,0 +1,160 @@
+import Graph
+import TensorCore
+
+/// Evaluates every node whose inputs are all constants (initializers that are not graph inputs)
+/// with its own kernel and stores the results as initializers. `Constant` nodes always fold;
+/// other results fold when they are small (`maxBytes`), so weights are never duplicated.
+public struct ConstantFolding: GraphPass {
+    public var name: String { "constant folding" }
+    public var maxBytes: Int
+    static let nondeterministic: Set<String> = ["RandomNormal", "RandomUniform", "RandomNormalLike",
+                                                "RandomUniformLike", "Multinomial", "Bernoulli"]
+
+    public init(maxBytes: Int = 1 << 20) { self.maxBytes = maxBytes }
+
+    public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
+        var removed = Set<Int>()
+        for (i, node) in graph.nodes.enumerated() {
+            guard !Self.nondeterministic.contains(node.opType), node.domain != GraphOptimizer.domain else { continue }
+            let inputs = node.inputs
+            guard inputs.allSatisfy({ $0.isEmpty || (graph.initializers[$0] != nil && !context.inputs.contains($0)) }) else { continue }
+            guard let kernel = OpRegistry.kernel(for: node), let opset = graph.opset(for: node) else { continue }
+            let results: [Tensor]
+            do {
+                results = try kernel(KernelContext(node: node, inputs: inputs.map { $0.isEmpty ? nil : graph.initializers[$0] }, opset: opset))
+            } catch {
+                continue // leave it to fail (with its message) at run time
+            }
+            let bytes = results.reduce(0) { $0 + $1.byteCount }
+            if node.opType != "Constant" && bytes > maxBytes { continue }
+            guard results.count >= node.outputs.filter({ !$0.isEmpty }).count else { continue }
+            for (output, tensor) in zip(node.outputs, results) where !output.isEmpty {
+                graph.initializers[output] = tensor
+            }
+            removed.insert(i)
+        }
+        guard !removed.isEmpty else { return false }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.pruneInitializers()
+        return true
+    }
+}
+
+/// Removes nodes none of whose outputs is needed by a graph output or a protected value.
+public struct DeadCodeElimination: GraphPass {
+    public var name: String { "dead-code elimination" }
+    public init() {}
+
+    public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
+        var needed = context.protected
+        var live = [Bool](repeating: false, count: graph.nodes.count)
+        for i in stride(from: graph.nodes.count - 1, through: 0, by: -1) {
+            let node = graph.nodes[i]
+            if node.outputs.contains(where: { needed.contains($0) }) {
+                live[i] = true
+                for input in node.inputs where !input.isEmpty { needed.insert(input) }
+            }
+        }
+        let before = graph.nodes.count
+        let initializerCount = graph.initializers.count
+        graph.nodes = graph.nodes.enumerated().filter { live[$0.offset] }.map(\.element)
+        graph.pruneInitializers()
+        return graph.nodes.count != before || graph.initializers.count != initializerCount
+    }
+}
+
+/// Removes Identity nodes and Casts to the type their input already has, renaming their
+/// output to their input everywhere (unless the output is protected).
+public struct NoOpElimination: GraphPass {
+    public var name: String { "no-op elimination" }
+    public init() {}
+
+    public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
+        let types = DTypeInference.infer(graph)
+        var rename: [String: String] = [:]
+        var removed = Set<Int>()
+        for (i, node) in graph.nodes.enumerated() where node.domain.isEmpty && node.inputs.count >= 1 {
+            guard let output = node.outputs.first, node.outputs.count == 1, !context.protected.contains(output) else { continue }
+            let input = node.inputs[0]
+            guard !input.isEmpty else { continue }
+            var noop = node.opType == "Identity"
+            if node.opType == "Cast", let to = node.int("to"), let from = types[input], Int(from.rawValue) == to {
+                noop = true
+            }
+            if noop {
+                rename[output] = rename[input] ?? input
+                removed.insert(i)
+            }
+        }
+        guard !removed.isEmpty else { return false }
+        var nodes: [Node] = []
+        for (i, var node) in graph.nodes.enumerated() where !removed.contains(i) {
+            node.inputs = node.inputs.map { rename[$0] ?? $0 }
+            nodes.append(node)
+        }
+        graph.nodes = nodes
+        return true
+    }
+}
+
+/// Common-subexpression elimination: nodes with the same op, inputs and attributes compute the
+/// same values (exporters repeat mask slices, rotary unsqueezes and shape values in every layer);
+/// later copies are removed and their outputs renamed to the first's.
+public struct CommonSubexpressionElimination: GraphPass {
+    public var name: String { "common subexpressions" }
+    public init() {}
+
+    static func describe(_ value: AttributeValue) -> String? {
+        switch value {
+        case let .float(v): return "f\(v.bitPattern)"
+        case let .int(v): return "i\(v)"
+        case let .string(v): return "s\(v)"
+        case let .floats(v): return "F\(v.map(\.bitPattern))"
+        case let .ints(v): return "I\(v)"
+        case let .strings(v): return "S\(v)"
+        case let .tensor(t):
+            guard t.byteCount <= 256 else { return nil }
+            let bytes = UnsafeRawBufferPointer(start: t.raw, count: t.byteCount)
+            return "t\(t.dtype)\(t.shape)\(Array(bytes))"
+        case .unsupported: return nil
+        }
+    }
+
+    public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
+        var seen: [String: Int] = [:]
+        var rename: [String: String] = [:]
+        var removed = Set<Int>()
+        // Identical small constants (each layer's own copy of [0], [3], …) become one.
+        var constants: [String: String] = [:]
+        for name in graph.initializers.keys.sorted() where !context.inputs.contains(name) && !context.protected.contains(name) {
+            let tensor = graph.initializers[name]!
+            guard tensor.byteCount <= 256, let text = Self.describe(.tensor(tensor)) else { continue }
+            if let first = constants[text] { rename[name] = first } else { constants[text] = name }
+        }
+        var inputsChanged = false
+        for (i, node) in graph.nodes.enumerated() {
+            let inputs = node.inputs.map { rename[$0] ?? $0 }
+            if inputs != node.inputs { inputsChanged = true; graph.nodes[i].inputs = inputs }
+            guard !ConstantFolding.nondeterministic.contains(node.opType), !node.outputs.isEmpty,
+                  !node.outputs.contains(where: { context.protected.contains($0) }) else { continue }
+            var parts = [node.domain, node.opType, inputs.joined(separator: "\u{1}"), String(node.outputs.count)]
+            var describable = true
+            for key in node.attributes.keys.sorted() {
+                guard let text = Self.describe(node.attributes[key]!) else { describable = false; break }
+                parts.append(key + "=" + text)
+            }
+            guard describable else { continue }
+            let key = parts.joined(separator: "\u{2}")
+            if let first = seen[key] {
+                for (mine, theirs) in zip(node.outputs, graph.nodes[first].outputs) where !mine.isEmpty { rename[mine] = theirs }
+                removed.insert(i)
+            } else {
+                seen[key] = i
+            }
+        }
+        guard !removed.isEmpty || inputsChanged else { return false }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.pruneInitializers()
+        return true
+    }
+}

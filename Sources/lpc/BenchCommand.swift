@@ -1,0 +1,237 @@
+import ArgumentParser
+import Foundation
+import Generation
+import Graph
+import ONNXImport
+import Runtime
+import TensorCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lpc bench MODEL`: load time, prefill tokens/s, decode ms/token and the bandwidth roofline,
+/// in the style of llama-bench. Random prompt ids; decode feeds back the argmax token.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure load time, prefill and decode speed, peak memory and the bandwidth roofline.",
+        discussion: """
+        Decode reads every weight once per token, so its floor is weight bytes ÷ read bandwidth;
+        the bandwidth is measured in the same run by reading the loaded weights with --threads
+        threads. Figures are medians over --runs runs. Release builds only (debug is ~80× slower).
+        Examples:
+          lpc bench models/SmolLM2-135M-Instruct --threads 2 --runs 5
+          lpc bench model.onnx --prompt-tokens 128 --gen-tokens 64 --format json
+          lpc bench model.onnx --past 1024 --gen-tokens 16
+        """
+    )
+
+    @Argument(help: "An .onnx file, or a folder holding model.onnx.")
+    var model: String
+
+    @Option(help: "Prompt length for the prefill measurement.")
+    var promptTokens: Int = 128
+
+    @Option(help: "Tokens decoded one at a time after the prompt.")
+    var genTokens: Int = 64
+
+    @Option(help: "Threads for our kernels and OpenBLAS.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Repetitions; figures are medians.")
+    var runs: Int = 3
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @Option(help: "Weight storage: f32 (as exported), f16 or bf16 (converted once at load).")
+    var weights: WeightStorage = .f32
+
+    @Flag(help: "Run the graph as exported, without optimization passes.")
+    var noOptimize = false
+
+    @Flag(help: "Print time per op type for one decode step (after the runs).")
+    var profile = false
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+    func validate() throws {
+        guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be at least 1") }
+        guard genTokens >= 1 else { throw ValidationError("--gen-tokens must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
+
+    func run() throws {
+        do { try bench() } catch { exitWithError(error) }
+    }
+
+    private func bench() throws {
+        RuntimeThreads.setThreadCount(threads)
+        var options = SessionOptions()
+        options.optimize = !noOptimize
+        options.weightStorage = weights
+
+        // Load: parse + passes + plan, until the first token could run.
+        let loadStart = now()
+        let loaded = try ONNXLoader.load(path: model)
+        let lm = try LanguageModel(graph: loaded.graph, options: options)
+        let loadSeconds = now() - loadStart
+        let weightBytes = lm.session.weightBytes
+        let vocab = lm.vocabularySize ?? 1
+
+        var generator = SystemRandomNumberGenerator()
+        let prompt = (0..<promptTokens).map { _ in Int.random(in: 0..<vocab, using: &generator) }
+
+        // Warm-up: touches every weight page once and settles allocations.
+        do {
+            var cache = lm.emptyCache()
+            _ = try lm.forward(Array(prompt.prefix(8)), cache: &cache)
+            _ = try lm.forward([1], cache: &cache)
+        }
+
+        var prefillRates: [Double] = []
+        var decodeMs: [Double] = []
+        for _ in 0..<runs {
+            var cache = lm.emptyCache()
+            let start = now()
+            var logits = try lm.forward(prompt, cache: &cache)
+            prefillRates.append(Double(promptTokens) / (now() - start))
+            var token = argmaxLast(logits)
+            for _ in 0..<genTokens {
+                let stepStart = now()
+                logits = try lm.forward([token], cache: &cache)
+                decodeMs.append((now() - stepStart) * 1000)
+                token = argmaxLast(logits)
+            }
+        }
+
+        let bandwidth = lm.session.measureWeightReadBandwidth(threads: threads, repeats: 5)
+        let decodeMedian = median(decodeMs)
+        let floorMs = Double(weightBytes) / bandwidth * 1000
+        let kvBytes = lm.kvCacheBytes(tokens: promptTokens + genTokens)
+        let result = Result(
+            model: model, threads: threads, weights: weights.rawValue, optimized: !noOptimize,
+            nodes: lm.session.graph.nodes.count, prompt_tokens: promptTokens, gen_tokens: genTokens, runs: runs,
+            load_s: loadSeconds, prefill_tokens_per_s: median(prefillRates),
+            decode_ms_per_token: decodeMedian, decode_ms_min: decodeMs.min() ?? 0, decode_ms_max: decodeMs.max() ?? 0,
+            peak_rss_bytes: peakRSSBytes(), weight_bytes: weightBytes, kv_cache_bytes: kvBytes,
+            bandwidth_gb_per_s: bandwidth / 1e9, roofline_ms_per_token: floorMs,
+            roofline_fraction: floorMs / decodeMedian)
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        case .table:
+            print(result.table)
+        }
+        if profile { try printProfile(lm, prompt: prompt) }
+    }
+
+    /// A prefill and decode steps with a timing trace: time per op type, largest first.
+    private func printProfile(_ lm: LanguageModel, prompt: [Int]) throws {
+        var byOp: [String: (Double, Int)] = [:]
+        var last = now()
+        lm.session.trace = { node, _ in
+            let t = now()
+            byOp[node.qualifiedOpType, default: (0, 0)].0 += t - last
+            byOp[node.qualifiedOpType, default: (0, 0)].1 += 1
+            last = t
+        }
+        func report(_ title: String, steps: Int) {
+            print(title)
+            for (op, (seconds, count)) in byOp.sorted(by: { $0.value.0 > $1.value.0 }).prefix(16) {
+                let padded = op.padding(toLength: 24, withPad: " ", startingAt: 0)
+                print("  \(padded) " + String(format: "%9.3f ms  %6d nodes", seconds * 1000 / Double(steps), count / steps))
+            }
+            byOp = [:]
+        }
+        var cache = lm.emptyCache()
+        last = now()
+        _ = try lm.forward(prompt, cache: &cache)
+        report("prefill of \(prompt.count) tokens, by op type:", steps: 1)
+        for _ in 0..<5 {
+            last = now()
+            _ = try lm.forward([1], cache: &cache)
+        }
+        lm.session.trace = nil
+        report("per decode step (mean of 5), by op type:", steps: 5)
+    }
+
+    private func argmaxLast(_ logits: Tensor) -> Int {
+        let vocab = logits.shape.last ?? 1
+        let row = logits.pointer(Float.self) + (logits.count - vocab)
+        var best = 0
+        for i in 1..<vocab where row[i] > row[best] { best = i }
+        return best
+    }
+
+    struct Result: Encodable {
+        var model: String
+        var threads: Int
+        var weights: String
+        var optimized: Bool
+        var nodes: Int
+        var prompt_tokens: Int
+        var gen_tokens: Int
+        var runs: Int
+        var load_s: Double
+        var prefill_tokens_per_s: Double
+        var decode_ms_per_token: Double
+        var decode_ms_min: Double
+        var decode_ms_max: Double
+        var peak_rss_bytes: Int
+        var weight_bytes: Int
+        var kv_cache_bytes: Int
+        var bandwidth_gb_per_s: Double
+        var roofline_ms_per_token: Double
+        var roofline_fraction: Double
+
+        var table: String {
+            let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+            let rows: [(String, String)] = [
+                ("model", model),
+                ("threads / weights / optimized", "\(threads) / \(weights) / \(optimized) (\(nodes) nodes)"),
+                ("load", String(format: "%.3f s", load_s)),
+                ("prefill \(prompt_tokens) tokens", String(format: "%.1f tokens/s", prefill_tokens_per_s)),
+                ("decode (\(gen_tokens) × \(runs))", String(format: "%.2f ms/token (min %.2f, max %.2f)",
+                                                        decode_ms_per_token, decode_ms_min, decode_ms_max)),
+                ("peak RSS", mb(peak_rss_bytes)),
+                ("weights / KV cache", "\(mb(weight_bytes)) / \(mb(kv_cache_bytes))"),
+                ("read bandwidth", String(format: "%.1f GB/s", bandwidth_gb_per_s)),
+                ("roofline", String(format: "%.2f ms/token → %.0f%% reached", roofline_ms_per_token, roofline_fraction * 100)),
+            ]
+            let width = rows.map(\.0.count).max() ?? 0
+            return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }
+                .joined(separator: "\n")
+        }
+    }
+}
+
+extension WeightStorage: ExpressibleByArgument {}
+
+private func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+private func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Peak resident set size of this process: VmHWM from /proc (getrusage's ru_maxrss survives
+/// exec, so a child of a big process would report its parent's peak).
+private func peakRSSBytes() -> Int {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kib = Int(line.split(separator: " ").dropFirst().first ?? "") {
+        return kib * 1024
+    }
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Int(usage.ru_maxrss) * 1024
+}

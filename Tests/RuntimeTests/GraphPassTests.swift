@@ -1,0 +1,173 @@
+import Foundation
+import Graph
+import ONNXImport
+@testable import Runtime
+import TensorCore
+import Testing
+import TestSupport
+
+/// Every graph pass, run on every model fixture: the graph before and after the pass must give the
+/// same outputs on random inputs (batch 2 with left padding and a random past). Tolerance: atol
+/// 1e-4 + rtol 1e-4 (fused kernels reorder float sums). All model goldens also run on the fully
+/// optimized graphs (ModelGoldenTests uses the default, optimized, session; this suite repeats
+/// them with optimization off, and checks the optimizer really fused the optimum exports).
+@Suite("Graph passes")
+struct GraphPassTests {
+    static let models = ["llama-optimum", "mistral-optimum", "llama-dynamo18", "mistral-dynamo18",
+                         "llama-dynamo23", "mistral-dynamo23"]
+
+    struct PassCase: CustomTestStringConvertible, Sendable {
+        let model: String
+        let pass: String
+        var testDescription: String { "\(model): \(pass)" }
+    }
+
+    static func passes() -> [String: [GraphPass]] {
+        [
+            "constant folding": [ConstantFolding()],
+            "dead-code elimination": [DeadCodeElimination()],
+            "no-op elimination": [ConstantFolding(), NoOpElimination()],
+            "RMSNorm fusion": [ConstantFolding(), RMSNormFusion()],
+            "SiLU/SwiGLU fusion": [ConstantFolding(), SiLUFusion()],
+            "MatMul transposed weights": [ConstantFolding(), MatMulTransposedWeightFusion()],
+            "attention fusion": [ConstantFolding(), AttentionFusion()],
+            "MatMul weight kernels": [ConstantFolding(), MatMulWeightFusion(minBytes: 0)],
+            "all passes": GraphOptimizer.defaultPasses(),
+        ]
+    }
+
+    static func cases() -> [PassCase] {
+        models.flatMap { model in passes().keys.sorted().map { PassCase(model: model, pass: $0) } }
+    }
+
+    static func load(_ model: String) throws -> Graph {
+        try ONNXLoader.load(path: Fixtures.path("models/\(model)/model.onnx")).graph
+    }
+
+    /// Random feeds for an optimum-style decoder: batch 2, 3 new tokens, past 4, row 1 left-padded by 2.
+    static func randomFeeds(_ graph: Graph, seed: UInt64, batch: Int = 2, tokens: Int = 3, past: Int = 4, pad: Int = 2) -> [String: Tensor] {
+        var rng = SplitMix(seed: seed)
+        var feeds: [String: Tensor] = [:]
+        let total = past + tokens
+        for info in graph.inputs where graph.initializers[info.name] == nil {
+            switch info.name {
+            case "input_ids":
+                feeds[info.name] = Tensor((0..<batch * tokens).map { _ in Int64(rng.next() % 128) }, shape: [batch, tokens])
+            case "attention_mask":
+                var mask = [Int64](repeating: 1, count: batch * total)
+                for j in 0..<pad { mask[(batch - 1) * total + j] = 0 }
+                feeds[info.name] = Tensor(mask, shape: [batch, total])
+            case "position_ids":
+                var ids: [Int64] = []
+                for b in 0..<batch {
+                    let offset = b == batch - 1 ? pad : 0
+                    for t in 0..<tokens { ids.append(Int64(max(0, past + t - offset))) }
+                }
+                feeds[info.name] = Tensor(ids, shape: [batch, tokens])
+            default:
+                guard let shape = info.shape, shape.count == 4, case let .fixed(heads) = shape[1], case let .fixed(dim) = shape[3] else { continue }
+                let count = batch * heads * past * dim
+                feeds[info.name] = Tensor((0..<count).map { _ in rng.normal() }, shape: [batch, heads, past, dim])
+            }
+        }
+        return feeds
+    }
+
+    @Test(arguments: cases())
+    func passPreservesOutputs(_ testCase: PassCase) throws {
+        let before = try Self.load(testCase.model)
+        let (after, _) = try GraphOptimizer.optimize(before, passes: Self.passes()[testCase.pass]!)
+        let reference = try Session(graph: before, options: SessionOptions(optimize: false))
+        let optimized = try Session(graph: after, options: SessionOptions(optimize: false))
+        for seed: UInt64 in [1, 2] {
+            let feeds = Self.randomFeeds(before, seed: seed)
+            let expected = try reference.run(feeds)
+            let actual = try optimized.run(feeds)
+            for (name, tensor) in expected.sorted(by: { $0.key < $1.key }) {
+                let got = try #require(actual[name], "\(name) missing after \(testCase.pass)")
+                let report = closeness(got, tensor, atol: 1e-4, rtol: 1e-4)
+                #expect(report.isClose, "\(testCase.testDescription) seed \(seed) output \(name): \(report)")
+            }
+        }
+    }
+
+    @Test func optimumExportsAreFused() throws {
+        for model in ["llama-optimum", "mistral-optimum"] {
+            let graph = try Self.load(model)
+            let (optimized, _) = try GraphOptimizer.optimize(graph)
+            let ops = Dictionary(grouping: optimized.nodes, by: \.qualifiedOpType).mapValues(\.count)
+            #expect(ops["lpc:GQAttention"] == 2, "\(model): \(ops)")
+            #expect(ops["lpc:RMSNorm"] == 5, "\(model): \(ops)")
+            #expect(ops["lpc:SwiGLU"] == 2, "\(model): \(ops)")
+            #expect(ops["Softmax"] == nil && ops["Constant"] == nil, "\(model): \(ops)")
+            #expect(optimized.nodes.count < graph.nodes.count / 2, "\(model): \(graph.nodes.count) → \(optimized.nodes.count)")
+        }
+    }
+
+    @Test func goldensMatchWithoutOptimization() throws {
+        for testCase in try ModelGoldenTests.cases() {
+            let dir = "models/\(testCase.model)"
+            let graph = try ONNXLoader.load(path: Fixtures.path(dir + "/model.onnx")).graph
+            let session = try Session(graph: graph, options: SessionOptions(optimize: false))
+            var feeds: [String: Tensor] = [:]
+            for (name, file) in testCase.inputs { feeds[name] = try NPY.read(path: Fixtures.path(dir + "/" + file)) }
+            let results = try session.run(feeds)
+            for (name, file) in testCase.outputs {
+                let expected = try NPY.read(path: Fixtures.path(dir + "/" + file))
+                let report = closeness(try #require(results[name]), expected, atol: 1e-4, rtol: 1e-4)
+                #expect(report.isClose, "\(testCase.testDescription) \(name): \(report)")
+            }
+        }
+    }
+
+    @Test func goldensMatchWithF16Weights() throws {
+        // f16 weights: logits within 2e-2 of the float32 goldens (tiny random models, |logit| < 1).
+        for testCase in try ModelGoldenTests.cases() where testCase.model.hasSuffix("optimum") {
+            let dir = "models/\(testCase.model)"
+            let graph = try ONNXLoader.load(path: Fixtures.path(dir + "/model.onnx")).graph
+            var options = SessionOptions()
+            options.weightStorage = .f16
+            let session = try Session(graph: graph, options: options)
+            #expect(session.graph.initializers.values.contains { $0.dtype == .float16 })
+            var feeds: [String: Tensor] = [:]
+            for (name, file) in testCase.inputs { feeds[name] = try NPY.read(path: Fixtures.path(dir + "/" + file)) }
+            let results = try session.run(feeds, outputs: ["logits"])
+            let expected = try NPY.read(path: Fixtures.path(dir + "/" + testCase.outputs["logits"]!))
+            let report = closeness(try #require(results["logits"]), expected, atol: 2e-2, rtol: 0)
+            #expect(report.isClose, "\(testCase.testDescription) logits with f16 weights: \(report)")
+        }
+    }
+
+    @Test func removedIntermediatesCanStillBeRequested() throws {
+        let graph = try Self.load("llama-optimum")
+        let session = try Session(graph: graph)
+        let feeds = Self.randomFeeds(graph, seed: 3)
+        // A value inside a fused RMSNorm: gone from the optimized graph, served by the source graph.
+        let name = try #require(graph.nodes.first { $0.opType == "ReduceMean" }?.outputs[0])
+        #expect(!session.graph.nodes.contains { $0.outputs.contains(name) })
+        let results = try session.run(feeds, outputs: [name, "logits"])
+        let reference = try Session(graph: graph, options: SessionOptions(optimize: false)).run(feeds, outputs: [name, "logits"])
+        #expect(closeness(try #require(results[name]), reference[name]!, atol: 1e-5, rtol: 1e-5).isClose)
+        // Kept values survive the passes.
+        let kept = try Session(graph: graph, options: SessionOptions(keep: [name]))
+        #expect(kept.graph.nodes.contains { $0.outputs.contains(name) })
+    }
+}
+
+/// Deterministic random numbers for test inputs.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    mutating func normal() -> Float {
+        let u1 = max(uniform(), 1e-7), u2 = uniform()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Side-by-side speed of lpc, onnxruntime and onnxruntime-genai on one machine, in one run.
+
+Usage:
+  PY=$(tools/venv.sh)
+  swift build -c release
+  $PY tools/bench_vs_ort.py models/SmolLM2-135M-Instruct --threads 2 --runs 5 \
+      [--genai-model models/SmolLM2-135M-Instruct-genai --genai-python /work/main/.venv-genai/bin/python] \
+      [--lpc-args "--weights f16"] [--long-past 1024] [--markdown]
+
+Every engine runs the same file (genai: its own builder export of the same weights) with the same
+thread count, a random prompt of --prompt-tokens ids, then --gen-tokens single-token decode steps,
+--runs times. Figures are medians; ratios are lpc ÷ other (for ms) and lpc ÷ other (for tokens/s).
+
+onnxruntime: intra_op_num_threads = --threads, inter_op 1, default graph optimizations; decode
+feeds the previous step's present.* tensors back as past_key_values.* (plain session.run, as an
+optimum user does). Load = InferenceSession creation. lpc: `lpc bench --format json`.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ort_bench(model_dir, threads, prompt_tokens, gen_tokens, runs):
+    import numpy as np
+    import onnxruntime as ort
+
+    path = str(Path(model_dir) / "model.onnx") if Path(model_dir).is_dir() else model_dir
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    loads = []
+    for _ in range(max(1, min(runs, 3))):
+        t = time.perf_counter()
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        loads.append(time.perf_counter() - t)
+    inputs = {i.name: i for i in sess.get_inputs()}
+    past_names = [n for n in inputs if n.startswith("past_key_values.")]
+    shape = inputs[past_names[0]].shape
+    kv_heads, head_dim = shape[1], shape[3]
+    vocab = sess.get_outputs()[0].shape[-1]
+    vocab = vocab if isinstance(vocab, int) else 49152
+    rng = np.random.default_rng(0)
+
+    def feeds(ids, past, past_len):
+        total = past_len + ids.shape[1]
+        f = {"input_ids": ids}
+        if "attention_mask" in inputs:
+            f["attention_mask"] = np.ones((1, total), dtype=np.int64)
+        if "position_ids" in inputs:
+            f["position_ids"] = np.arange(past_len, total, dtype=np.int64)[None, :]
+        f.update(past)
+        return f
+
+    out_names = [o.name for o in sess.get_outputs()]
+    present_names = [n for n in out_names if n.startswith("present.")]
+    prefill, decode = [], []
+    for run in range(runs + 1):  # the first run warms up
+        past = {n: np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32) for n in past_names}
+        ids = rng.integers(0, vocab, size=(1, prompt_tokens), dtype=np.int64)
+        t = time.perf_counter()
+        outs = sess.run(out_names, feeds(ids, past, 0))
+        if run:
+            prefill.append(prompt_tokens / (time.perf_counter() - t))
+        length = prompt_tokens
+        for _ in range(gen_tokens):
+            logits = outs[0]
+            token = np.array([[int(np.argmax(logits[0, -1]))]], dtype=np.int64)
+            past = {n.replace("present.", "past_key_values."): v for n, v in zip(out_names, outs) if n in present_names}
+            t = time.perf_counter()
+            outs = sess.run(out_names, feeds(token, past, length))
+            if run:
+                decode.append((time.perf_counter() - t) * 1000)
+            length += 1
+    return {"load_s": statistics.median(loads), "prefill_tokens_per_s": statistics.median(prefill),
+            "decode_ms_per_token": statistics.median(decode), "version": ort.__version__}
+
+
+GENAI_SCRIPT = r"""
+import json, sys, time, statistics
+import numpy as np
+import onnxruntime_genai as og
+path, threads, prompt_tokens, gen_tokens, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+t = time.perf_counter()
+config = og.Config(path)
+config.clear_providers()
+model = og.Model(config)
+load = time.perf_counter() - t
+rng = np.random.default_rng(0)
+prefill, decode = [], []
+for run in range(runs + 1):
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=prompt_tokens + gen_tokens + 1, do_sample=False)
+    gen = og.Generator(model, params)
+    ids = rng.integers(0, 49152, size=prompt_tokens).tolist()
+    t = time.perf_counter()
+    gen.append_tokens(ids)
+    gen.generate_next_token() if hasattr(gen, "compute_logits") else None
+    if run: prefill.append(prompt_tokens / (time.perf_counter() - t))
+    for _ in range(gen_tokens):
+        t = time.perf_counter()
+        gen.generate_next_token()
+        if run: decode.append((time.perf_counter() - t) * 1000)
+    del gen
+print(json.dumps({"load_s": load, "prefill_tokens_per_s": statistics.median(prefill),
+                  "decode_ms_per_token": statistics.median(decode), "version": og.__version__}))
+"""
+
+
+def genai_bench(python, model_dir, threads, prompt_tokens, gen_tokens, runs):
+    # Thread count: genai reads session options from genai_config.json; set intra_op_num_threads there.
+    config_path = Path(model_dir) / "genai_config.json"
+    config = json.loads(config_path.read_text())
+    session_options = config["model"]["decoder"].setdefault("session_options", {})
+    if session_options.get("intra_op_num_threads") != threads:
+        session_options["intra_op_num_threads"] = threads
+        session_options["inter_op_num_threads"] = 1
+        config_path.write_text(json.dumps(config, indent=4))
+    out = subprocess.run([python, "-c", GENAI_SCRIPT, str(model_dir), str(threads), str(prompt_tokens),
+                          str(gen_tokens), str(runs)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "genai failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def lpc_bench(lpc, model_dir, threads, prompt_tokens, gen_tokens, runs, extra):
+    cmd = [lpc, "bench", str(model_dir), "--threads", str(threads), "--runs", str(runs),
+           "--prompt-tokens", str(prompt_tokens), "--gen-tokens", str(gen_tokens), "--format", "json"] + extra
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip() or "lpc bench failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--lpc", default=str(ROOT / ".build" / "release" / "lpc"))
+    ap.add_argument("--lpc-args", default="", help="extra lpc bench arguments, e.g. '--weights f16'")
+    ap.add_argument("--genai-model", help="onnxruntime-genai builder export of the same model")
+    ap.add_argument("--genai-python", default=str(ROOT.parent / "main" / ".venv-genai" / "bin" / "python"))
+    ap.add_argument("--long-past", type=int, default=0, help="also measure lpc decode after this many tokens")
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+
+    rows = {}
+    print(f"# {args.model}: {args.threads} threads, prompt {args.prompt_tokens}, {args.gen_tokens} decode steps, "
+          f"{args.runs} runs (medians)", file=sys.stderr)
+    rows["onnxruntime (optimum export)"] = ort_bench(args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.runs)
+    extra = args.lpc_args.split()
+    rows["lpc"] = lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.runs, extra)
+    if "--weights" not in extra:
+        try:
+            rows["lpc --weights f16"] = lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens,
+                                                  args.gen_tokens, args.runs, extra + ["--weights", "f16"])
+        except RuntimeError as error:
+            print(f"lpc f16: {error}", file=sys.stderr)
+    if args.genai_model:
+        try:
+            rows["onnxruntime-genai (builder export)"] = genai_bench(args.genai_python, args.genai_model, args.threads,
+                                                                     args.prompt_tokens, args.gen_tokens, args.runs)
+        except Exception as error:  # noqa: BLE001 - reported, not fatal
+            print(f"onnxruntime-genai: not measured ({error})", file=sys.stderr)
+    long = None
+    if args.long_past:
+        short = lpc_bench(args.lpc, args.model, args.threads, 64, 32, args.runs, extra)
+        long = lpc_bench(args.lpc, args.model, args.threads, args.long_past, 32, args.runs, extra)
+
+    ours = rows["lpc"]
+    header = ["engine", "load s", "prefill tok/s", "decode ms/token", "lpc decode speed-up", "lpc prefill ratio", "lpc load ratio"]
+    lines = []
+    for name, r in rows.items():
+        lines.append([name, f"{r['load_s']:.3f}", f"{r['prefill_tokens_per_s']:.1f}", f"{r['decode_ms_per_token']:.2f}",
+                      f"{r['decode_ms_per_token'] / ours['decode_ms_per_token']:.2f}x",
+                      f"{ours['prefill_tokens_per_s'] / r['prefill_tokens_per_s']:.2f}x",
+                      f"{ours['load_s'] / r['load_s']:.2f}x"])
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        for line in lines:
+            print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
+    print(f"lpc: roofline {ours['roofline_ms_per_token']:.2f} ms/token at {ours['bandwidth_gb_per_s']:.1f} GB/s "
+          f"-> {ours['roofline_fraction'] * 100:.0f}% reached; peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
+          f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV); "
+          f"load {ours['load_s'] / rows['onnxruntime (optimum export)']['load_s']:.2f}x onnxruntime's")
+    if long:
+        print(f"lpc decode at past 64: {short['decode_ms_per_token']:.2f} ms, at past {args.long_past}: "
+              f"{long['decode_ms_per_token']:.2f} ms ({long['decode_ms_per_token'] / short['decode_ms_per_token']:.2f}x)")
+    print(json.dumps(rows), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
