@@ -29,9 +29,10 @@ for f in train eval; do
   [ -f "$DATA/$f.jsonl" ] || { echo "error: $DATA/$f.jsonl is missing; make it with tools/make_preference_data.py" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-for objective in $OBJECTIVES; do
-  for variant in lpc base; do
-    for seed in $SEEDS; do
+# Seed outermost: an interrupted experiment still has complete rows for the first seeds.
+for seed in $SEEDS; do
+  for objective in $OBJECTIVES; do
+    for variant in lpc base; do
       run="$OUT/$objective-$variant-s$seed"
       if [ -f "$run/head.safetensors" ]; then echo "skip $run (done)"; continue; fi
       flags=()
