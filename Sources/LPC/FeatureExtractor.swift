@@ -62,7 +62,9 @@ public final class FeatureExtractor {
         guard graph.inputs.contains(where: { $0.name == "input_ids" }) else {
             throw FeatureError("the model has no 'input_ids' input; inputs are \(graph.inputs.map(\.name))")
         }
-        session = try Session(graph: graph)
+        // The passes must keep the tapped hidden state (else the session falls back to the
+        // unoptimized graph to produce it).
+        session = try Session(graph: graph, options: SessionOptions(keep: [tap.hiddenValue, tap.logitsValue]))
     }
 
     public var hiddenSize: Int { tap.hiddenSize }
