@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main command: set up everything on a fresh machine and generate with the default
-# model (SmolLM2-135M-Instruct). Each step is skipped when its result already exists.
+# model (SmolLM2-135M-Instruct), conditioned on the latent code the shipped LPC head's prior picks
+# for the prompt. Each step is skipped when its result already exists.
 #   tools/quickstart.sh ["your prompt"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +18,6 @@ PY=$(tools/venv.sh)
 echo "== 3/4 release build" >&2
 swift build -c release --product lpc 2>&1 | tail -n 1 >&2
 
-echo "== 4/4 lpc generate --prompt \"$prompt\"" >&2
-.build/release/lpc generate --model "$model" --prompt "$prompt" --max-tokens 64
+head=models/lpc-head-smollm2-dpo
+echo "== 4/4 lpc generate --prompt \"$prompt\" --head $head --code auto" >&2
+.build/release/lpc generate --model "$model" --prompt "$prompt" --head "$head" --code auto --max-tokens 64
