@@ -7,11 +7,8 @@ import TensorCore
 enum ShapeHarness {
     static func run(_ op: String, _ inputs: [Tensor?], opset: Int = 18, outputs: Int = 1,
                     _ attributes: [String: AttributeValue] = [:]) throws -> [Tensor] {
-        let node = Node(name: "test_\(op)", opType: op,
-                        inputs: inputs.enumerated().map { $0.element == nil ? "" : "in\($0.offset)" },
-                        outputs: (0..<outputs).map { "out\($0)" }, attributes: attributes)
-        guard let kernel = OpRegistry.kernels[op] else { throw KernelError("no kernel registered for \(op)") }
-        return try kernel(KernelContext(node: node, inputs: inputs, opset: opset))
+        // The same node-building harness as the other kernel suites, at the shape ops' default opset.
+        try KernelHarness.run(op, inputs, outputs: outputs, opset: opset, attributes)
     }
 
     static func run1(_ op: String, _ inputs: [Tensor?], opset: Int = 18,
