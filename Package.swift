@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Graph", "TensorCore", "CBLAS", "CKernels"]),
         .target(name: "Tokenizers"),
         .target(name: "Generation", dependencies: ["Runtime", "ONNXImport", "Tokenizers", "TensorCore"]),
-        .target(name: "LPC", dependencies: ["TensorCore", "Runtime", "Generation", "Tokenizers", "CBLAS"], exclude: ["README.md"]),
+        .target(name: "LPC", dependencies: ["TensorCore", "Runtime", "Generation", "Tokenizers", "CBLAS", "CKernels"], exclude: ["README.md"]),
         .executableTarget(
             name: "lpc",
             dependencies: [

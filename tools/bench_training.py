@@ -3,7 +3,7 @@
 
 Usage:  PY=$(tools/venv.sh); $PY tools/bench_training.py [--model DIR] [--data FILE] [--pairs 64]
             [--batch-size 8] [--epochs 2] [--runs 5] [--threads 2] [--objective dpo] [--no-lpc]
-            [--lpc .build/release/lpc]
+            [--lpc .build/release/lpc] [--precisions f32,bf16]
 
 1. Takes the first --pairs pairs of --data (default data/smollm2_prefs/train.jsonl; without it, a
    synthetic set of short prompts and answers) and lets `lpc train` extract and cache their
@@ -16,8 +16,15 @@ Usage:  PY=$(tools/venv.sh); $PY tools/bench_training.py [--model DIR] [--data F
    folder (index.json + hidden.f32 + tokens.i32 + logps.f32) and the same LM head (the model's tied
    embedding from the HF folder, or the ONNX initializer), same batch size, same epochs; timed the
    same way (steps only, batches prebuilt), --runs times.
+4. Precisions (--precisions): f32 is lpc's float32 path (`--lm-head-precision f32`, OpenBLAS sgemm)
+   against PyTorch float32. bf16 is lpc's `--lm-head-precision bf16` (bf16 H and W, float32
+   accumulation, AMX, fused with the log-softmax) against PyTorch with the same bf16 math: W cast
+   to bf16 once, htil cast to bf16, the LM head matmul and its backward in bf16 with float32
+   accumulation (oneDNN, AMX where present), the log-softmax in float32 (tools/lpc_torch.py).
 Both use --threads threads (torch.set_num_threads; OPENBLAS_NUM_THREADS for lpc's sgemm; lpc's
-softmax threads are min(8, cores)). Prints every run, the medians and the ratio lpc / PyTorch.
+softmax and bf16 threads are min(8, cores)). Runs are interleaved (every variant once per run).
+Prints every run, the medians and every pairing's ratio; like-for-like pairings (same precision)
+are marked, the others are for reference only.
 """
 from __future__ import annotations
 
@@ -112,6 +119,7 @@ def make_batch(pairs: list, idx: list[int]):
 
 
 def torch_run(pairs, W, d, args, seed: int) -> float:
+    """W float32 [vocab, d], or bfloat16 for the bf16 LM head variant."""
     import torch
     sys.path.insert(0, str(ROOT / "tools"))
     import lpc_torch
@@ -146,16 +154,18 @@ def torch_run(pairs, W, d, args, seed: int) -> float:
     return n / seconds
 
 
-def lpc_train(args, data: str, cache: Path, out: Path, seed: int) -> tuple[float, str]:
+def lpc_train(args, data: str, cache: Path, out: Path, seed: int, precision: str = "f32") -> tuple[float, str]:
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     cmd = [args.lpc, "train", "--model", args.model, "--data", data, "--objective", args.objective,
            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", str(seed),
-           "--cache", str(cache), "--out", str(out), "--reference", "cached"]
+           "--cache", str(cache), "--out", str(out), "--reference", "cached", "--lm-head-precision", precision]
     if args.no_lpc:
         cmd.append("--no-lpc")
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"lpc train failed ({r.returncode}):\n{r.stderr}")
+    if f"lm_head={precision}" not in r.stderr:   # e.g. bf16 asked for on a CPU without AMX
+        raise SystemExit(f"lpc train did not run with lm_head={precision}:\n{r.stderr}")
     m = re.search(r"done: \d+ steps, ([0-9.]+) pairs/s", r.stderr)
     if not m:
         raise SystemExit(f"no rate in lpc's output:\n{r.stderr}")
@@ -175,6 +185,7 @@ def main() -> None:
     ap.add_argument("--no-lpc", action="store_true")
     ap.add_argument("--lpc", default=str(ROOT / ".build/release/lpc"))
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--precisions", default="f32,bf16", help="LM head precisions to run, comma-separated (f32, bf16)")
     args = ap.parse_args()
 
     import torch
@@ -203,15 +214,33 @@ def main() -> None:
     print(f"features: {len(pairs)} pairs, {tokens} response tokens (mean {tokens / (2 * len(pairs)):.1f}), d {d}, "
           f"LM head {tuple(W.shape)} from {origin}")
 
-    lpc_rates, torch_rates = [], []
-    for run in range(args.runs):   # interleaved, so drifting machine load hits both alike
-        rate, _ = lpc_train(args, str(data), cache, work / f"run{run}", run + 1)
-        lpc_rates.append(rate)
-        torch_rates.append(torch_run(pairs, W, d, args, run + 1))
-        print(f"run {run + 1}: lpc {lpc_rates[-1]:.2f} pairs/s   pytorch {torch_rates[-1]:.2f} pairs/s")
-    lm, tm = statistics.median(lpc_rates), statistics.median(torch_rates)
-    print(f"median: lpc {lm:.2f} pairs/s, pytorch {tm:.2f} pairs/s (torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads) -> ratio lpc/pytorch {lm / tm:.2f}x")
+    precisions = [p for p in args.precisions.split(",") if p]
+    for p in precisions:
+        if p not in ("f32", "bf16"):
+            raise SystemExit(f"--precisions: unknown precision {p!r} (f32, bf16)")
+    weights = {"f32": W, "bf16": W.to(torch.bfloat16)}   # PyTorch's bf16 W is cast once, as lpc packs once
+    rates = {(engine, p): [] for p in precisions for engine in ("lpc", "pytorch")}
+    for run in range(args.runs):   # interleaved, so drifting machine load hits every variant alike
+        line = []
+        for p in precisions:
+            rate, _ = lpc_train(args, str(data), cache, work / f"run{run}-{p}", run + 1, p)
+            rates[("lpc", p)].append(rate)
+            rates[("pytorch", p)].append(torch_run(pairs, weights[p], d, args, run + 1))
+            line.append(f"lpc {p} {rates[('lpc', p)][-1]:.2f}   pytorch {p} {rates[('pytorch', p)][-1]:.2f}")
+        print(f"run {run + 1} (pairs/s): " + "   ".join(line), flush=True)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"\nmedians of {args.runs} runs (pairs/s), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.2f}:")
+    for (engine, p), m in med.items():
+        print(f"  {engine:8s} {p:5s} {m:8.2f}")
+    print("ratios lpc / pytorch:")
+    for lp in precisions:
+        for tp in precisions:
+            tag = "like-for-like" if lp == tp else "different precisions, reference only"
+            print(f"  lpc {lp:4s} / pytorch {tp:4s} = {med[('lpc', lp)] / med[('pytorch', tp)]:.2f}x   ({tag})")
+    if len(precisions) > 1:
+        print(f"  lpc bf16 / lpc f32 = {med[('lpc', 'bf16')] / med[('lpc', 'f32')]:.2f}x;  "
+              f"pytorch bf16 / pytorch f32 = {med[('pytorch', 'bf16')] / med[('pytorch', 'f32')]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,14 @@ def lpc_loss(model: LPCModule, W, batch: dict, noise_post, noise_prior, g: float
     else:
         u = H
     htil = model.head(u)
-    tok = F.log_softmax(htil @ W.T, dim=1).gather(1, ids[:, None].long())[:, 0]  # [N]
+    if W.dtype == torch.bfloat16:
+        # Benchmark variant (tools/bench_training.py): the LM head matmuls in bf16 with float32
+        # accumulation (oneDNN; AMX where present), the log-softmax in float32. W is cast once by
+        # the caller. The float32 path below is the one the goldens use.
+        logits = (htil.to(torch.bfloat16) @ W.T).float()
+    else:
+        logits = htil @ W.T
+    tok = F.log_softmax(logits, dim=1).gather(1, ids[:, None].long())[:, 0]  # [N]
     sums = torch.zeros(2 * B, dtype=H.dtype).index_add_(0, seq.long(), tok)
     pi_w, pi_l = sums[0::2], sums[1::2]
     ref_w, ref_l = batch["ref"][0::2], batch["ref"][1::2]

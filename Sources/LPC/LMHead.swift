@@ -20,6 +20,10 @@ public final class FrozenLMHead: @unchecked Sendable {
     /// Threads for the per-row softmax over the vocabulary (the sgemms use OpenBLAS's own threads;
     /// the two never run at the same time). Default: the active processor count, at most 8.
     public var threads: Int = min(8, ProcessInfo.processInfo.activeProcessorCount)
+    /// The arithmetic of `tokenLogProbs` (and so of `sequenceLogProb`); `logits` is always float32.
+    /// Change it with `setPrecision`.
+    public private(set) var precision: LMHeadPrecision = .f32
+    private(set) var packed: BF16PackedHead?
 
     public init(weight: Tensor) throws {
         guard weight.dtype == .float32, weight.rank == 2, weight.shape[0] > 0, weight.shape[1] > 0 else {
@@ -40,12 +44,37 @@ public final class FrozenLMHead: @unchecked Sendable {
 
     var w: UnsafePointer<Float> { UnsafePointer(weight.pointer(Float.self)) }
 
+    /// Selects the arithmetic of `tokenLogProbs` and returns the one in effect: asking for `.bf16`
+    /// where AMX-BF16 is unavailable (or the packed copy, ≈ 4·vocab·d bytes, cannot be allocated)
+    /// keeps `.f32`. Packing W happens once, on the first switch to `.bf16`.
+    @discardableResult
+    public func setPrecision(_ requested: LMHeadPrecision) -> LMHeadPrecision {
+        switch requested {
+        case .f32:
+            precision = .f32
+        case .bf16:
+            if packed == nil {
+                packed = BF16PackedHead(weight: w, vocabSize: vocabSize, hiddenSize: hiddenSize)
+            }
+            precision = packed == nil ? .f32 : .bf16
+        }
+        return precision
+    }
+
+    /// Whether `setPrecision(.bf16)` can succeed on this machine.
+    public static var bf16Available: Bool { BF16PackedHead.isAvailable }
+
     /// logProbs[t] = log softmax(hidden_t·Wᵀ)[ids[t]] for `rows` rows of hidden [rows, d].
     /// `expected` (optional, [rows, d]) receives M_t = softmax(hidden_t·Wᵀ)·W for `backward`.
     /// `scratch` is grown to [rowsPerChunk, vocab] once and reused.
     public func tokenLogProbs(hidden: UnsafePointer<Float>, ids: UnsafePointer<Int32>, rows: Int,
                               logProbs: UnsafeMutablePointer<Float>, expected: UnsafeMutablePointer<Float>?,
                               scratch: inout [Float]) {
+        if precision == .bf16, let packed {
+            packed.tokenLogProbs(hidden: hidden, ids: ids, rows: rows, logProbs: logProbs, expected: expected,
+                                 threads: max(1, threads))
+            return
+        }
         let V = vocabSize, d = hiddenSize
         let chunk = max(1, rowsPerChunk)
         if scratch.count < chunk * V { scratch = [Float](repeating: 0, count: chunk * V) }

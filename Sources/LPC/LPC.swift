@@ -75,6 +75,9 @@ public struct LPCConfig: Codable, Sendable, Equatable {
     /// Codebook entries are drawn from N(0, σ²) with σ = this; small so that the initial policy is
     /// close to the reference (z ≈ 0).
     public var codebookInitStd: Float = 0.02
+    /// The LM head's arithmetic in training (`FrozenLMHead.setPrecision`); nil (configs written
+    /// before the option existed) means f32.
+    public var lmHeadPrecision: LMHeadPrecision?
 
     public init(hiddenSize: Int, vocabSize: Int) {
         self.hiddenSize = hiddenSize
@@ -85,7 +88,7 @@ public struct LPCConfig: Codable, Sendable, Equatable {
         case hiddenSize = "hidden_size", vocabSize = "vocab_size", codes, rank, useLPC = "use_lpc", objective
         case beta, simpoGamma = "simpo_gamma", ipoTau = "ipo_tau", logRatio = "log_ratio", klWeight = "kl_weight"
         case temperature, temperatureEnd = "temperature_end", gStart = "g_start", gEnd = "g_end"
-        case priorCode = "prior_code", codebookInitStd = "codebook_init_std"
+        case priorCode = "prior_code", codebookInitStd = "codebook_init_std", lmHeadPrecision = "lm_head_precision"
     }
 
     /// β as used by the loss: DPO 0.1, SimPO 2.0 unless set. (IPO uses `ipoTau`.)
@@ -130,6 +133,7 @@ public struct LPCConfig: Codable, Sendable, Equatable {
         s += objective == .ipo ? "tau_ipo=\(ipoTau) " : "beta=\(effectiveBeta) "
         if objective == .simpo { s += "gamma=\(effectiveSimpoGamma) " }
         s += "log_ratio=\(effectiveLogRatio.rawValue) d=\(hiddenSize) r=\(rank)"
+        s += " lm_head=\((lmHeadPrecision ?? .f32).rawValue)"
         if useLPC {
             s += " K=\(codes) lambda=\(klWeight) temperature=\(temperature)"
             if let e = temperatureEnd { s += "→\(e)" }

@@ -7,6 +7,7 @@ import Tokenizers
 extension Objective: ExpressibleByArgument {}
 extension LRDecay: ExpressibleByArgument {}
 extension LogRatioReduction: ExpressibleByArgument {}
+extension LMHeadPrecision: ExpressibleByArgument {}
 
 /// Data files → cached backbone features: shared by `train` and `eval`.
 struct DataOptions: ParsableArguments {
@@ -133,6 +134,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(name: .customLong("gumbel-temperature-end"), help: "Anneal the Gumbel temperature linearly to this value at the last step (LPC).")
     var gumbelTemperatureEnd: Float?
+
+    @Option(name: .customLong("lm-head-precision"), help: "Arithmetic of the frozen LM head in training: f32 (float32 sgemm, exact) or bf16 (bfloat16 inputs, float32 accumulation, AMX; falls back to f32 with a note where the CPU lacks AMX-BF16).")
+    var lmHeadPrecision: LMHeadPrecision = .f32
 
     @Option(help: "Peak learning rate (AdamW).")
     var lr: Float = 5e-4
@@ -270,18 +274,26 @@ struct TrainCommand: ParsableCommand {
         do {
             let say: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let store = try PairFeatureStore(modelDir: modelOptions.model, options: features, say: say)
+            // Before the features: recomputed reference log-probs use the training kernel.
+            let precision = store.lmHead.setPrecision(lmHeadPrecision)
+            if precision != lmHeadPrecision {
+                say("note: --lm-head-precision \(lmHeadPrecision.rawValue) needs AMX-BF16, which this CPU or OS does not offer; using \(precision.rawValue)")
+            }
             let train = try store.features(for: data, role: "training")
             let eval = try evalData.map { try store.features(for: $0, role: "evaluation") }
             let head = store.lmHead
             let opts = trainerOptions
             let trainer: Trainer
-            let config = modelConfig(hiddenSize: head.hiddenSize, vocabSize: head.vocabSize)
+            var config = modelConfig(hiddenSize: head.hiddenSize, vocabSize: head.vocabSize)
+            config.lmHeadPrecision = precision
             var opt = optimizerConfig
             opt.totalSteps = Trainer.plannedSteps(pairs: train.pairCount, options: opts, gradientAccumulation: gradAccum)
             if let resume {
                 trainer = try Trainer.resuming(from: resume, lmHead: head, train: train, eval: eval, options: opts)
                 let had = trainer.training
-                if had.model.config != config || had.optimizerConfig != opt || had.seed != seed {
+                var hadConfig = had.model.config
+                if hadConfig.lmHeadPrecision == nil { hadConfig.lmHeadPrecision = .f32 }  // written before the option
+                if hadConfig != config || had.optimizerConfig != opt || had.seed != seed {
                     throw ValidationError("""
                         --resume \(resume): the checkpoint was trained with other options; resume with the same ones.
                           checkpoint: \(had.model.config.summary); lr \(had.optimizerConfig.learningRate), \(had.optimizerConfig.totalSteps) steps, seed \(had.seed)
