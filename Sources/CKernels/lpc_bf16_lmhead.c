@@ -154,19 +154,20 @@ AMX_TARGET static void amx_configure(void) {
     _tile_loadconfig(&cfg);
 }
 
-// S [rowsPad, VB] = A [rowsPad, dPad] · W[v0 .. v0+VB)ᵀ. rowsPad a multiple of 32. 2×2 tiles:
+// S [rowsPad, VB] = A · W[v0 .. v0+VB)ᵀ, A = the block's rows in bf16 packed as tiles
+// [rowsPad/16][dPad/32] (contiguous 1 KB tile loads). rowsPad a multiple of 32. 2×2 tiles:
 // C 0..3, A 4..5, B 6..7; each B pair (2 × kts KB) stays in L1 while all row pairs use it.
 AMX_TARGET static void amx_logits(const lpc_bf16_head *h, const uint16_t *A, int64_t rowsPad, int64_t v0, float *S) {
-    const int64_t kts = h->dPad / 32, lda = h->dPad * 2;
+    const int64_t kts = h->dPad / 32;
     for (int64_t vt = 0; vt < VB / 16; vt += 2) {
         const uint16_t *B0 = h->wb1 + (size_t)((v0 / 16) + vt) * kts * TILE_ELEMS;
         const uint16_t *B1 = B0 + (size_t)kts * TILE_ELEMS;
         for (int64_t r = 0; r < rowsPad; r += 32) {
-            const uint16_t *a0 = A + (size_t)r * h->dPad, *a1 = a0 + (size_t)16 * h->dPad;
+            const uint16_t *a0 = A + (size_t)(r / 16) * kts * TILE_ELEMS, *a1 = a0 + (size_t)kts * TILE_ELEMS;
             _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
             for (int64_t kt = 0; kt < kts; kt++) {
-                _tile_loadd(4, a0 + kt * 32, lda);
-                _tile_loadd(5, a1 + kt * 32, lda);
+                _tile_loadd(4, a0 + kt * TILE_ELEMS, 64);
+                _tile_loadd(5, a1 + kt * TILE_ELEMS, 64);
                 _tile_loadd(6, B0 + kt * TILE_ELEMS, 64);
                 _tile_loadd(7, B1 + kt * TILE_ELEMS, 64);
                 _tile_dpbf16ps(0, 4, 6);
@@ -183,7 +184,8 @@ AMX_TARGET static void amx_logits(const lpc_bf16_head *h, const uint16_t *A, int
     }
 }
 
-// M [rowsPad, dPad] += P [rowsPad, VB] · W[v0 .. v0+VB) [VB, dPad].
+// M [rowsPad, dPad] += P · W[v0 .. v0+VB) [VB, dPad], P [rowsPad, VB] bf16 packed as tiles
+// [rowsPad/16][VB/32] (written so by softmax_block).
 AMX_TARGET static void amx_expected(const lpc_bf16_head *h, const uint16_t *P, int64_t rowsPad, int64_t v0, float *M) {
     const int64_t dts = h->dPad / 16, ldm = h->dPad * 4;
     const int64_t vk0 = v0 / 32;
@@ -194,11 +196,11 @@ AMX_TARGET static void amx_expected(const lpc_bf16_head *h, const uint16_t *P, i
             _tile_loadd(1, c + 16, ldm);
             _tile_loadd(2, c + 16 * h->dPad, ldm);
             _tile_loadd(3, c + 16 * h->dPad + 16, ldm);
-            const uint16_t *p0 = P + (size_t)r * VB, *p1 = p0 + 16 * VB;
+            const uint16_t *p0 = P + (size_t)(r / 16) * (VB / 32) * TILE_ELEMS, *p1 = p0 + (VB / 32) * TILE_ELEMS;
             for (int64_t k = 0; k < VB / 32; k++) {
                 const uint16_t *b = h->wb2 + ((size_t)(vk0 + k) * dts + dt) * TILE_ELEMS;
-                _tile_loadd(4, p0 + k * 32, VB * 2);
-                _tile_loadd(5, p1 + k * 32, VB * 2);
+                _tile_loadd(4, p0 + k * TILE_ELEMS, 64);
+                _tile_loadd(5, p1 + k * TILE_ELEMS, 64);
                 _tile_loadd(6, b, 64);
                 _tile_loadd(7, b + TILE_ELEMS, 64);
                 _tile_dpbf16ps(0, 4, 6);
@@ -232,7 +234,8 @@ AMX_TARGET static inline __m512 exp_nonpositive(__m512 x) {
 }
 
 // One row's online-softmax update over one vocab block of `valid` logits s[0..valid):
-// returns the new running max and updates *sum; writes P (bf16, zero past `valid`) when p != NULL.
+// returns the new running max and updates *sum; writes P (bf16, zero past `valid`) when p != NULL,
+// p pointing at the row's first element inside its row tile (columns j at p + (j/32)·512 + j%32).
 AMX_TARGET static float softmax_block(const float *s, int64_t valid, float m, float *sum, uint16_t *p, float *alpha) {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     int64_t j = 0;
@@ -246,13 +249,13 @@ AMX_TARGET static float softmax_block(const float *s, int64_t valid, float m, fl
     for (j = 0; j + 16 <= valid; j += 16) {
         __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
         acc = _mm512_add_ps(acc, e);
-        if (p) _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
+        if (p) _mm256_storeu_si256((__m256i *)(p + (j / 32) * TILE_ELEMS + (j % 32)), (__m256i)_mm512_cvtneps_pbh(e));
     }
     for (; j < VB; j += 16) {  // the tail (and, for padded vocab, all-zero weights)
         __mmask16 mk = j < valid ? (__mmask16)((1u << (valid - j)) - 1) : 0;
         __m512 e = _mm512_maskz_mov_ps(mk, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm)));
         acc = _mm512_add_ps(acc, e);
-        if (p) _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
+        if (p) _mm256_storeu_si256((__m256i *)(p + (j / 32) * TILE_ELEMS + (j % 32)), (__m256i)_mm512_cvtneps_pbh(e));
     }
     *sum = *sum * *alpha + _mm512_reduce_add_ps(acc);
     return mnew;
@@ -276,10 +279,11 @@ AMX_TARGET static int amx_rows(const lpc_bf16_head *h, const float *hidden, cons
         const int64_t n = rows - r0 < TB ? rows - r0 : TB, nPad = round_up(n, 32);
         memset(A, 0, (size_t)nPad * dPad * 2);
         for (int64_t t = 0; t < n; t++)
-            for (int64_t k = 0; k < d; k++) A[t * dPad + k] = lpc_f32_to_bf16(hidden[(r0 + t) * d + k]);
+            for (int64_t k = 0; k < d; k++)
+                A[((t / 16) * (dPad / 32) + k / 32) * TILE_ELEMS + (t % 16) * 32 + k % 32] = lpc_f32_to_bf16(hidden[(r0 + t) * d + k]);
         if (wantM) {
             memset(M, 0, (size_t)nPad * dPad * 4);
-            memset(P + n * VB, 0, (size_t)(nPad - n) * VB * 2);  // padded rows add nothing
+            memset(P, 0, (size_t)nPad * VB * 2);  // padded rows add nothing
         }
         for (int64_t t = 0; t < n; t++) { mx[t] = -INFINITY; sum[t] = 0; target[t] = NAN; }
         for (int64_t v0 = 0; v0 < h->vocab; v0 += VB) {
@@ -290,7 +294,7 @@ AMX_TARGET static int amx_rows(const lpc_bf16_head *h, const float *hidden, cons
                 int64_t id = ids[r0 + t];
                 if (id >= v0 && id < v0 + valid) target[t] = s[id - v0];
                 float alpha;
-                mx[t] = softmax_block(s, valid, mx[t], &sum[t], wantM ? P + t * VB : NULL, &alpha);
+                mx[t] = softmax_block(s, valid, mx[t], &sum[t], wantM ? P + (t / 16) * (VB / 32) * TILE_ELEMS + (t % 16) * 32 : NULL, &alpha);
                 if (wantM && alpha != 1.0f) {
                     float *mr = M + t * dPad;
                     __m512 va = _mm512_set1_ps(alpha);
