@@ -23,22 +23,26 @@ struct ThroughputTests {
                              chosenReferenceLogProb: -300, rejectedTokens: r(T * d),
                              rejectedIds: (0..<T).map { _ in Int32(rng.next() % UInt64(V)) }, rejectedReferenceLogProb: -300)
         }
-        for useLPC in [true, false] {
-            var cfg = LPCConfig(hiddenSize: d, vocabSize: V)
-            cfg.useLPC = useLPC
-            let run = try LPCTraining(model: cfg, optimizer: OptimizerConfig(totalSteps: 100), lmHead: head, seed: 1)
-            try run.step([batch])  // warm-up (workspace allocation)
-            var times: [Double] = []
-            for _ in 0..<5 {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                try run.step([batch])
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        let precisions: [LMHeadPrecision] = FrozenLMHead.bf16Available ? [.f32, .bf16] : [.f32]
+        for precision in precisions {
+            #expect(head.setPrecision(precision) == precision)
+            for useLPC in [true, false] {
+                var cfg = LPCConfig(hiddenSize: d, vocabSize: V)
+                cfg.useLPC = useLPC
+                let run = try LPCTraining(model: cfg, optimizer: OptimizerConfig(totalSteps: 100), lmHead: head, seed: 1)
+                try run.step([batch])  // warm-up (workspace allocation)
+                var times: [Double] = []
+                for _ in 0..<5 {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    try run.step([batch])
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                times.sort()
+                let median = times[times.count / 2]
+                let flops = 4.0 * Double(2 * pairs * T) * Double(d) * Double(V)
+                print("[bench] lm_head=\(precision.rawValue) lpc=\(useLPC) \(pairs) pairs × 2 × \(T) tokens: median step \(String(format: "%.3f", median)) s, "
+                      + "\(String(format: "%.2f", Double(pairs) / median)) pairs/s, LM head \(String(format: "%.0f", flops / median / 1e9)) GFLOP/s, threads \(head.threads)")
             }
-            times.sort()
-            let median = times[times.count / 2]
-            let flops = 4.0 * Double(2 * pairs * T) * Double(d) * Double(V)
-            print("[bench] lpc=\(useLPC) \(pairs) pairs × 2 × \(T) tokens: median step \(String(format: "%.3f", median)) s, "
-                  + "\(String(format: "%.2f", Double(pairs) / median)) pairs/s, LM head \(String(format: "%.0f", flops / median / 1e9)) GFLOP/s, threads \(head.threads)")
         }
     }
 
