@@ -35,7 +35,7 @@ struct TrainCLITests {
         for option in ["--model", "--data", "--eval-data", "--objective", "--no-lpc", "--codes", "--rank", "--beta", "--kl-weight",
                        "--lr", "--epochs", "--max-steps", "--batch-size", "--grad-accum", "--warmup-steps", "--schedule",
                        "--max-grad-norm", "--seed", "--max-length", "--max-prompt-length", "--eval-every", "--save-every",
-                       "--resume", "--metrics", "--out", "dpo", "simpo", "ipo", "cosine", "Examples:"] {
+                       "--resume", "--metrics", "--out", "--lm-head-precision", "dpo", "simpo", "ipo", "cosine", "Examples:"] {
             #expect(help.stdout.contains(option), "train --help lacks \(option)")
         }
         #expect(!help.stdout.contains("--stop-after"))
@@ -62,6 +62,7 @@ struct TrainCLITests {
         (["--max-steps", "10", "--warmup-steps", "10"], "--warmup-steps (10) must be smaller"),
         (["--simpo-gamma", "0.3"], "--simpo-gamma applies to --objective simpo only"),
         (["--schedule", "exponential"], "schedule"),
+        (["--lm-head-precision", "fp8"], "lm-head-precision"),
     ])
     func badOptionsAreRejected(_ extra: [String], _ message: String) throws {
         let r = try CLI.run(["train", "--model", model, "--data", "x.jsonl", "--objective", "dpo", "--out", "/tmp/never"] + extra)
@@ -145,6 +146,28 @@ struct TrainCLITests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
         #expect((report["accuracy"] as? [String: Double]).map { Array($0.keys) } == ["none"])
         #expect(report["codes"] == nil)
+    }
+
+    /// --lm-head-precision: stated in the log and the head's config.json; bf16 where the CPU has
+    /// AMX-BF16, otherwise a note and f32. A bf16 resume must use bf16 again.
+    @Test func lmHeadPrecisionIsLoggedAndRecorded() throws {
+        let dir = Self.folder("precision")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = try Self.writeData(dir)
+        let common = ["train", "--model", model, "--data", data, "--objective", "dpo", "--codes", "4", "--rank", "4",
+                      "--max-steps", "3", "--batch-size", "4", "--seed", "2", "--cache", dir + "/cache"]
+        let r = try CLI.run(common + ["--out", dir + "/h", "--lm-head-precision", "bf16", "--stop-after", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let config = try String(contentsOfFile: dir + "/h/checkpoints/checkpoint-2/config.json", encoding: .utf8)
+        let used = r.stderr.contains("lm_head=bf16") ? "bf16" : "f32"
+        if used == "f32" { #expect(r.stderr.contains("needs AMX-BF16")) }
+        #expect(config.contains("\"lm_head_precision\" : \"\(used)\"") || config.contains("\"lm_head_precision\":\"\(used)\""), "\(config)")
+        if used == "bf16" {
+            let mismatched = try CLI.run(common + ["--out", dir + "/h", "--resume", dir + "/h/checkpoints"])
+            #expect(mismatched.status == 1 && mismatched.stderr.contains("other options"), "\(mismatched.stderr)")
+            let resumed = try CLI.run(common + ["--out", dir + "/h", "--lm-head-precision", "bf16", "--resume", dir + "/h/checkpoints"])
+            #expect(resumed.status == 0 && resumed.stderr.contains("resuming at step 2/3"), "\(resumed.stderr)")
+        }
     }
 
     func metrics(_ path: String) throws -> [[String: Double]] {
