@@ -46,7 +46,8 @@ public final class FrozenLMHead: @unchecked Sendable {
 
     /// Selects the arithmetic of `tokenLogProbs` and returns the one in effect: asking for `.bf16`
     /// where AMX-BF16 is unavailable (or the packed copy, ≈ 4·vocab·d bytes, cannot be allocated)
-    /// keeps `.f32`. Packing W happens once, on the first switch to `.bf16`.
+    /// keeps `.f32`. Packing W happens once, on the first switch to `.bf16`. Not synchronised:
+    /// choose the precision before the head is shared with other threads.
     @discardableResult
     public func setPrecision(_ requested: LMHeadPrecision) -> LMHeadPrecision {
         switch requested {
