@@ -46,6 +46,7 @@ public enum GraphOptimizer {
 
     /// Runs `passes` to a fixed point (at most 8 rounds). Returns the graph and a line per change.
     public static func optimize(_ graph: Graph, keep: Set<String> = [], weights: WeightStorage = .f32,
+                                lastPositionOutputs: Set<String> = [],
                                 passes: [GraphPass]? = nil) throws -> (Graph, [String]) {
         var graph = graph
         graph.opsets[domain] = graph.opsets[domain] ?? 1
@@ -65,6 +66,12 @@ public enum GraphOptimizer {
                 }
             }
             if !changed { break }
+        }
+        // Session-time choices, applied after the fixed point (so also to `lpc optimize` output).
+        if !lastPositionOutputs.isEmpty {
+            if try LastPositionOutputs(outputs: lastPositionOutputs).apply(to: &graph, context: context) {
+                report.append("last position only: \(lastPositionOutputs.sorted().joined(separator: ", "))")
+            }
         }
         if weights != .f32 {
             if try WeightConversion(storage: weights).apply(to: &graph, context: context) {
