@@ -22,10 +22,17 @@ enum PrefillAttention {
     static func compute(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
                         _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
                         scale: Float, nanToZero: Bool) {
+        computeBlocked(p, q, k, v, mask, out, scale: scale, nanToZero: nanToZero, maxScoreElements: 1 << 19)
+    }
+
+    /// `compute` with the scores block bounded by `maxScoreElements` (tests make it small).
+    static func computeBlocked(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+                               _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
+                               scale: Float, nanToZero: Bool, maxScoreElements: Int) {
         let rep = p.kRep
         let rows = rep * p.s
         // Rows per block: S of at most ~2 MB (L2-sized), and at least 16 rows for sgemm.
-        let block = min(rows, max(16, (1 << 19) / p.t))
+        let block = min(rows, max(16, maxScoreElements / p.t))
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * p.t)
         defer { scores.deallocate() }
         for bi in 0..<p.b {
