@@ -45,6 +45,7 @@ struct OptimizeCommand: ParsableCommand {
     private func optimize() throws {
         let start = Date()
         let loaded = try ONNXLoader.load(path: model)
+        let parsed = Date()
         if GraphOptimizer.isOptimized(loaded.graph) {
             throw OptimizeError("'\(model)' was already written by lpc optimize (pass version \(GraphOptimizer.passVersion)); use it as it is")
         }
@@ -62,6 +63,7 @@ struct OptimizeCommand: ParsableCommand {
 
         // The session runs the passes and checks that every op of the result has a kernel.
         let session = try Session(graph: loaded.graph, options: SessionOptions(weightStorage: weights))
+        let passed = Date()
         var options = ONNXWriteOptions()
         options.irVersion = max(loaded.irVersion, 8)
         options.producerVersion = GraphOptimizer.passVersion
@@ -70,6 +72,7 @@ struct OptimizeCommand: ParsableCommand {
         options.metadata["lpc.weights"] = weights.rawValue
         options.metadata["lpc.source_producer"] = "\(loaded.producerName) \(loaded.producerVersion)"
         let dataBytes = try ONNXWriter.write(session.graph, to: outModel, options: options)
+        let written = Date()
 
         let copied = try copyCompanionFiles(from: sourceFolder, to: outFolder, skipping: loaded.path)
         // Reload: what we wrote must parse and skip the passes.
@@ -80,7 +83,9 @@ struct OptimizeCommand: ParsableCommand {
         print("wrote \(outModel): \(loaded.graph.nodes.count) → \(session.graph.nodes.count) nodes, "
               + String(format: "%.1f MB", Double(dataBytes) / 1e6) + " of weights in model.onnx_data (\(weights.rawValue))")
         if !copied.isEmpty { print("copied: " + copied.joined(separator: ", ")) }
-        print(String(format: "done in %.2f s", Date().timeIntervalSince(start)))
+        print(String(format: "done in %.2f s: parse %.2f s, passes %.2f s, write %.2f s, copy and reload %.2f s",
+                     Date().timeIntervalSince(start), parsed.timeIntervalSince(start), passed.timeIntervalSince(parsed),
+                     written.timeIntervalSince(passed), Date().timeIntervalSince(written)))
     }
 
     /// Copies the folder's other files (tokenizer, configs, templates): everything but ONNX models

@@ -130,12 +130,9 @@ enum FusedKernels {
         guard g.shape == u.shape else { return try Arithmetic.apply(.mul, silu(g), u) }
         let result = Tensor(uninitialized: .float32, shape: g.shape)
         let pg = g.pointer(Float.self), pu = u.pointer(Float.self), out = result.pointer(Float.self)
-        // Vectorised exp, in parallel chunks of 16 Ki elements (prefill: [s, 1536] per layer).
-        let count = g.count, chunk = 1 << 14
-        RuntimeThreads.parallelFor((count + chunk - 1) / chunk) { c in
-            let start = c * chunk
-            VectorMath.swiGLU(pg + start, pu + start, out + start, min(chunk, count - start))
-        }
+        // Vectorisable exp, on this thread: in prefill OpenBLAS's threads run the matmuls around
+        // it, and waking our pool between them makes the two spin against each other.
+        VectorMath.swiGLU(pg, pu, out, g.count)
         return result
     }
 

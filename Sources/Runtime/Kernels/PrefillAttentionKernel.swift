@@ -5,7 +5,7 @@ import TensorCore
 /// for every batch row and KV head g, the query heads sharing g (`rep` of them, adjacent in Q
 /// [b, h, s, d]) form one contiguous [rep·s, d] block, so
 ///   S[rep·s, t] = scale · Q_g · K_gᵀ      (one sgemm; K/V never repeated)
-///   P = softmax_rows(S + M)              (vectorised exp, rows in parallel)
+///   P = softmax_rows(S + M)              (vectorisable exp)
 ///   O_g[rep·s, dv] = P · V_g              (one sgemm, written in place in O [b, h, s, dv])
 /// in blocks of rows so S stays small. The mask M is added as given (causal, padding, sliding
 /// window: whatever the export built), so results match `GQAttentionKernel.compute` (its
@@ -46,18 +46,14 @@ enum PrefillAttention {
                     let count = min(block, rows - r0)
                     MatMulBLAS.sgemm(transB: true, m: count, n: p.t, k: p.d, alpha: scale,
                                      a: qg + r0 * p.d, lda: p.d, b: kg, ldb: p.d, c: scores, ldc: p.t)
-                    let first = r0
-                    let chunks = min(count, 4 * max(RuntimeThreads.threadCount, 1))
-                    let body = { (chunk: Int) in
-                        let start = chunk * count / chunks, end = (chunk + 1) * count / chunks
-                        for r in start..<end {
-                            let row = first + r
-                            let head = g * rep + row / p.s, si = row % p.s
-                            let maskRow = mask.map { $0 + bi * p.maskStrides[0] + head * p.maskStrides[1] + si * p.maskStrides[2] }
-                            softmaxRow(scores + r * p.t, p.t, mask: maskRow, maskStride: p.maskStrides[3], nanToZero: nanToZero)
-                        }
+                    // Softmax on this thread: the sgemms around it run on OpenBLAS's threads, and
+                    // waking our pool in between makes the two spin against each other.
+                    for r in 0..<count {
+                        let row = r0 + r
+                        let head = g * rep + row / p.s, si = row % p.s
+                        let maskRow = mask.map { $0 + bi * p.maskStrides[0] + head * p.maskStrides[1] + si * p.maskStrides[2] }
+                        softmaxRow(scores + r * p.t, p.t, mask: maskRow, maskStride: p.maskStrides[3], nanToZero: nanToZero)
                     }
-                    if count * p.t >= 1 << 14 { RuntimeThreads.parallelFor(chunks, body) } else { for c in 0..<chunks { body(c) } }
                     MatMulBLAS.sgemm(m: count, n: p.dv, k: p.t, a: scores, lda: p.t, b: vg, ldb: p.dv,
                                      c: og + r0 * p.dv, ldc: p.dv)
                     r0 += count
