@@ -60,12 +60,13 @@ enum MatMulBLAS {
     }
 
     /// C[m,n] = A[m,k] · B[k,n] with B stored as float16 bit patterns (row-major, ldb = n): B is
-    /// widened once per call into a reused scratch buffer, then one sgemm over the full depth.
-    /// (Widening costs k·n conversions against m·k·n multiply-adds: 1/m of the work; a full-depth
-    /// sgemm is several times faster than accumulating 64-deep slices.) Larger B than
-    /// `maxScratch` floats goes in slices of rows of B.
+    /// widened in slices of rows of at most `maxScratch` floats (1 MiB: stays in L2 between the
+    /// conversion and the sgemm that reads it) into a reused scratch buffer, each slice one sgemm
+    /// accumulating into C. Slices are 170–455 deep for SmolLM2's shapes, about OpenBLAS's own
+    /// K blocking, so they cost little against one full-depth sgemm; 64-deep slices (the old
+    /// code) ran sgemm far below its speed.
     static func sgemmHalfB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<UInt16>,
-                           c: UnsafeMutablePointer<Float>, ldc: Int, maxScratch: Int = 1 << 22) {
+                           c: UnsafeMutablePointer<Float>, ldc: Int, maxScratch: Int = 1 << 18) {
         if m == 0 || n == 0 { return }
         if k == 0 { scale(c, rows: m, cols: n, ld: ldc, by: 0); return }
         let depth = max(1, min(k, maxScratch / n))
