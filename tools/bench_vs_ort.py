@@ -6,11 +6,15 @@ Usage:
   swift build -c release
   $PY tools/bench_vs_ort.py models/SmolLM2-135M-Instruct --threads 2 --runs 5 \
       [--genai-model models/SmolLM2-135M-Instruct-genai --genai-python /work/main/.venv-genai/bin/python] \
-      [--lpc-args "--weights f16"] [--long-past 1024] [--markdown]
+      [--lpc-args "--weights f16"] [--lpc-optimized /tmp/smol-lpc] [--long-past 1024] [--markdown]
 
 Every engine runs the same file (genai: its own builder export of the same weights) with the same
 thread count, a random prompt of --prompt-tokens ids, then --gen-tokens single-token decode steps,
---runs times. Figures are medians; ratios are lpc ÷ other (for ms) and lpc ÷ other (for tokens/s).
+--runs interleaved rounds (every engine once per round, so load drift hits all alike). Figures
+are medians over rounds; ratios are each engine ÷ onnxruntime. lpc computes only the last
+position's logits at prefill (what generation needs); the "--all-logits" row computes every
+position, as the onnxruntime session on the export does. --lpc-optimized FOLDER adds lpc on a
+folder written by `lpc optimize` (made if missing): its load skips parsing plumbing and passes.
 
 onnxruntime: intra_op_num_threads = --threads, inter_op 1, default graph optimizations; decode
 feeds the previous step's present.* tensors back as past_key_values.* (plain session.run, as an
@@ -140,52 +144,96 @@ def lpc_bench(lpc, model_dir, threads, prompt_tokens, gen_tokens, runs, extra):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def median_rows(samples):
+    """Per engine, the median of each figure over the interleaved rounds."""
+    rows = {}
+    for name, runs in samples.items():
+        if not runs:
+            continue
+        row = dict(runs[-1])
+        for key in ("load_s", "prefill_tokens_per_s", "decode_ms_per_token"):
+            row[key] = statistics.median(r[key] for r in runs)
+        row["rounds"] = len(runs)
+        rows[name] = row
+    return rows
+
+
+def ensure_optimized(lpc, model, folder, weights):
+    """Writes `lpc optimize MODEL -o FOLDER` unless FOLDER already holds an optimized model."""
+    if (Path(folder) / "model.onnx").exists():
+        return
+    cmd = [lpc, "optimize", str(model), "-o", str(folder)] + (["--weights", weights] if weights != "f32" else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip() or "lpc optimize failed")
+    print(out.stdout.strip(), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5, help="interleaved rounds: every engine once per round")
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--lpc", default=str(ROOT / ".build" / "release" / "lpc"))
     ap.add_argument("--lpc-args", default="", help="extra lpc bench arguments, e.g. '--weights f16'")
+    ap.add_argument("--lpc-optimized", help="folder written by `lpc optimize MODEL -o FOLDER` (made if missing); "
+                                            "adds rows for lpc loading it")
+    ap.add_argument("--no-f16", action="store_true", help="skip the lpc --weights f16 row")
     ap.add_argument("--genai-model", help="onnxruntime-genai builder export of the same model")
     ap.add_argument("--genai-python", default=str(ROOT.parent / "main" / ".venv-genai" / "bin" / "python"))
     ap.add_argument("--long-past", type=int, default=0, help="also measure lpc decode after this many tokens")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
 
-    rows = {}
     print(f"# {args.model}: {args.threads} threads, prompt {args.prompt_tokens}, {args.gen_tokens} decode steps, "
-          f"{args.runs} runs (medians)", file=sys.stderr)
-    rows["onnxruntime (optimum export)"] = ort_bench(args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.runs)
+          f"{args.runs} interleaved rounds (medians); load average {os.getloadavg()}", file=sys.stderr)
     extra = args.lpc_args.split()
-    rows["lpc"] = lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.runs, extra)
-    if "--weights" not in extra:
-        try:
-            rows["lpc --weights f16"] = lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens,
-                                                  args.gen_tokens, args.runs, extra + ["--weights", "f16"])
-        except RuntimeError as error:
-            print(f"lpc f16: {error}", file=sys.stderr)
+    if args.lpc_optimized:
+        ensure_optimized(args.lpc, args.model, args.lpc_optimized, "f32")
+    # Engines, each run once per round so machine noise hits all of them alike.
+    # lpc computes the last position's logits at prefill by default (all generation needs);
+    # "--all-logits" computes every position, as the onnxruntime session on the export does.
+    engines = {
+        "onnxruntime (optimum export)": lambda: ort_bench(args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1),
+        "lpc": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra),
+        "lpc --all-logits": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1,
+                                              extra + ["--all-logits"]),
+    }
+    if args.lpc_optimized:
+        engines["lpc (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, args.lpc_optimized, args.threads,
+                                                                 args.prompt_tokens, args.gen_tokens, 1, extra)
+    if "--weights" not in extra and not args.no_f16:
+        engines["lpc --weights f16"] = lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens,
+                                                         args.gen_tokens, 1, extra + ["--weights", "f16"])
     if args.genai_model:
-        try:
-            rows["onnxruntime-genai (builder export)"] = genai_bench(args.genai_python, args.genai_model, args.threads,
-                                                                     args.prompt_tokens, args.gen_tokens, args.runs)
-        except Exception as error:  # noqa: BLE001 - reported, not fatal
-            print(f"onnxruntime-genai: not measured ({error})", file=sys.stderr)
+        engines["onnxruntime-genai (builder export)"] = lambda: genai_bench(
+            args.genai_python, args.genai_model, args.threads, args.prompt_tokens, args.gen_tokens, 1)
+    samples = {name: [] for name in engines}
+    loads = []
+    for round_index in range(args.runs):
+        for name, run in engines.items():
+            try:
+                samples[name].append(run())
+            except Exception as error:  # noqa: BLE001 - reported, not fatal
+                print(f"{name}: not measured in round {round_index} ({error})", file=sys.stderr)
+        loads.append(os.getloadavg()[0])
+    rows = median_rows(samples)
     long = None
     if args.long_past:
         short = lpc_bench(args.lpc, args.model, args.threads, 64, 32, args.runs, extra)
         long = lpc_bench(args.lpc, args.model, args.threads, args.long_past, 32, args.runs, extra)
 
     ours = rows["lpc"]
-    header = ["engine", "load s", "prefill tok/s", "decode ms/token", "lpc decode speed-up", "lpc prefill ratio", "lpc load ratio"]
+    ort = rows["onnxruntime (optimum export)"]
+    header = ["engine", "load s", "prefill tok/s", "decode ms/token", "vs onnxruntime: load", "prefill", "decode ms"]
     lines = []
     for name, r in rows.items():
         lines.append([name, f"{r['load_s']:.3f}", f"{r['prefill_tokens_per_s']:.1f}", f"{r['decode_ms_per_token']:.2f}",
-                      f"{r['decode_ms_per_token'] / ours['decode_ms_per_token']:.2f}x",
-                      f"{ours['prefill_tokens_per_s'] / r['prefill_tokens_per_s']:.2f}x",
-                      f"{ours['load_s'] / r['load_s']:.2f}x"])
+                      f"{r['load_s'] / ort['load_s']:.2f}x",
+                      f"{r['prefill_tokens_per_s'] / ort['prefill_tokens_per_s']:.2f}x",
+                      f"{r['decode_ms_per_token'] / ort['decode_ms_per_token']:.2f}x"])
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
@@ -196,14 +244,14 @@ def main():
         print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         for line in lines:
             print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
+    print(f"load average (1 min) after each round: {', '.join(f'{l:.1f}' for l in loads)}")
     print(f"lpc: roofline {ours['roofline_ms_per_token']:.2f} ms/token at {ours['bandwidth_gb_per_s']:.1f} GB/s "
           f"-> {ours['roofline_fraction'] * 100:.0f}% reached; peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
-          f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV); "
-          f"load {ours['load_s'] / rows['onnxruntime (optimum export)']['load_s']:.2f}x onnxruntime's")
+          f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV)")
     if long:
         print(f"lpc decode at past 64: {short['decode_ms_per_token']:.2f} ms, at past {args.long_past}: "
               f"{long['decode_ms_per_token']:.2f} ms ({long['decode_ms_per_token'] / short['decode_ms_per_token']:.2f}x)")
-    print(json.dumps(rows), file=sys.stderr)
+    print(json.dumps({"rows": rows, "samples": samples}), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -51,15 +51,18 @@ public struct Graph: Sendable {
     public var nodes: [Node]
     /// Operator set version per domain ("" is the default ONNX domain).
     public var opsets: [String: Int]
+    /// The model's `metadata_props` (e.g. the mark `lpc optimize` leaves so loads skip the passes).
+    public var metadata: [String: String]
 
     public init(name: String = "", inputs: [ValueInfo], outputs: [ValueInfo], initializers: [String: Tensor],
-                nodes: [Node], opsets: [String: Int]) {
+                nodes: [Node], opsets: [String: Int], metadata: [String: String] = [:]) {
         self.name = name
         self.inputs = inputs
         self.outputs = outputs
         self.initializers = initializers
         self.nodes = nodes
         self.opsets = opsets
+        self.metadata = metadata
     }
 
     /// The opset version that applies to a node, from its domain's import.

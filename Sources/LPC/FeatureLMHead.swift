@@ -76,7 +76,9 @@ public struct LMHeadTap: @unchecked Sendable {
             if node.opType == "MatMulNBits" || node.opType == "GatherBlockQuantized" {
                 throw .unsupportedWeight(node: node.displayName, reason: "the LM head is quantized (\(node.qualifiedOpType)); features need a float LM head — export without int4 quantization of lm_head")
             }
-            guard node.domain.isEmpty, node.opType == "MatMul" || node.opType == "Gemm" else {
+            // lpc's fused products (a graph written by `lpc optimize`): MatMulKN is h·W, MatMulNT h·Wᵀ.
+            let fused = node.domain == "lpc" && (node.opType == "MatMulKN" || node.opType == "MatMulNT")
+            guard fused || node.domain.isEmpty && (node.opType == "MatMul" || node.opType == "Gemm") else {
                 throw .notFound(logits: logits, path: path,
                                 reason: "'\(value)' comes from \(node.qualifiedOpType) node \(node.displayName), not a MatMul/Gemm")
             }
@@ -91,6 +93,10 @@ public struct LMHeadTap: @unchecked Sendable {
                 throw .unsupportedWeight(node: node.displayName, reason: "weight \(constant.description) has shape \(constant.tensor.shape); expected rank 2")
             }
             var transposed = constant.transposed
+            if fused && node.opType == "MatMulNT" { transposed.toggle() }
+            if fused && constant.tensor.dtype != .float32 {
+                throw .unsupportedWeight(node: node.displayName, reason: "the LM head weight is \(constant.tensor.dtype) (lpc optimize --weights f16); features need float32 — optimize without --weights f16")
+            }
             if node.opType == "Gemm" {
                 if node.int("transA") ?? 0 != 0 {
                     throw .unsupportedWeight(node: node.displayName, reason: "Gemm with transA=1")

@@ -114,8 +114,14 @@ struct GraphBuilder {
             functions.append(domain.isEmpty ? name : "\(domain):\(name)")
         }
 
+        var metadata: [String: String] = [:]
+        for index in 0..<model.n_metadata_props {
+            guard let entry = model.metadata_props[index], let key = entry.pointee.key else { continue }
+            metadata[String(cString: key)] = entry.pointee.value.map { String(cString: $0) } ?? ""
+        }
+
         let graph = Graph(name: g.name.map { String(cString: $0) } ?? "", inputs: inputs, outputs: outputs,
-                          initializers: initializers, nodes: nodes, opsets: opsets)
+                          initializers: initializers, nodes: nodes, opsets: opsets, metadata: metadata)
         return ONNXModel(graph: graph, path: path, irVersion: Int(model.ir_version),
                          producerName: model.producer_name.map { String(cString: $0) } ?? "",
                          producerVersion: model.producer_version.map { String(cString: $0) } ?? "",

@@ -7,6 +7,8 @@ public enum ONNXImportError: Error, CustomStringConvertible {
     case invalidTensor(tensor: String, reason: String)
     case externalData(tensor: String, location: String, reason: String)
     case invalidAttribute(node: String, attribute: String, reason: String)
+    /// Writing a model (`lpc optimize`) failed.
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum ONNXImportError: Error, CustomStringConvertible {
             "external data of tensor '\(tensor)' (location '\(location)'): \(reason)"
         case let .invalidAttribute(node, attribute, reason):
             "node '\(node)', attribute '\(attribute)': \(reason)"
+        case let .cannotWrite(path, reason):
+            "cannot write '\(path)': \(reason)"
         }
     }
 }

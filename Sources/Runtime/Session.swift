@@ -12,11 +12,16 @@ public struct SessionOptions: Sendable {
     /// Values the passes must keep so `run(outputs:)` can name them cheaply (any other value can
     /// still be requested: the session then runs the graph as exported).
     public var keep: Set<String> = []
+    /// Graph outputs (e.g. "logits") computed for the last sequence position only, [b, 1, N]:
+    /// generation needs no more, and the LM head is a fifth of a 128-token prefill.
+    public var lastPositionOutputs: Set<String> = []
 
-    public init(optimize: Bool = true, weightStorage: WeightStorage = .f32, keep: Set<String> = []) {
+    public init(optimize: Bool = true, weightStorage: WeightStorage = .f32, keep: Set<String> = [],
+                lastPositionOutputs: Set<String> = []) {
         self.optimize = optimize
         self.weightStorage = weightStorage
         self.keep = keep
+        self.lastPositionOutputs = lastPositionOutputs
     }
 }
 
@@ -70,7 +75,8 @@ public final class Session {
         var executed = verified
         var report: [String] = []
         if options.optimize {
-            (executed, report) = try GraphOptimizer.optimize(verified, keep: options.keep, weights: options.weightStorage)
+            (executed, report) = try GraphOptimizer.optimize(verified, keep: options.keep, weights: options.weightStorage,
+                                                             lastPositionOutputs: options.lastPositionOutputs)
             executed = try executed.verified()
             try Session.checkKernels(executed)
         }

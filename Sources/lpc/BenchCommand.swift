@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Run the graph as exported, without optimization passes.")
     var noOptimize = false
 
+    @Flag(help: "Compute logits for every prompt position at prefill (as onnxruntime does on the export); by default only the last position's, which is all generation needs.")
+    var allLogits = false
+
     @Flag(help: "Print time per op type for one decode step (after the runs).")
     var profile = false
 
@@ -71,6 +74,7 @@ struct BenchCommand: ParsableCommand {
         var options = SessionOptions()
         options.optimize = !noOptimize
         options.weightStorage = weights
+        if !allLogits { options.lastPositionOutputs = ["logits"] }
 
         // Load: parse + passes + plan, until the first token could run.
         let loadStart = now()
@@ -111,7 +115,7 @@ struct BenchCommand: ParsableCommand {
         let floorMs = Double(weightBytes) / bandwidth * 1000
         let kvBytes = lm.kvCacheBytes(tokens: promptTokens + genTokens)
         let result = Result(
-            model: model, threads: threads, weights: weights.rawValue, optimized: !noOptimize,
+            model: model, threads: threads, weights: weights.rawValue, optimized: !noOptimize, all_logits: allLogits,
             nodes: lm.session.graph.nodes.count, prompt_tokens: promptTokens, gen_tokens: genTokens, runs: runs,
             load_s: loadSeconds, prefill_tokens_per_s: median(prefillRates),
             decode_ms_per_token: decodeMedian, decode_ms_min: decodeMs.min() ?? 0, decode_ms_max: decodeMs.max() ?? 0,
@@ -172,6 +176,7 @@ struct BenchCommand: ParsableCommand {
         var threads: Int
         var weights: String
         var optimized: Bool
+        var all_logits: Bool
         var nodes: Int
         var prompt_tokens: Int
         var gen_tokens: Int

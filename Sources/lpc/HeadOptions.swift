@@ -22,9 +22,11 @@ struct HeadOptions: ParsableArguments {
     /// The language model (tapping the LM head's input when a head is given) and the head.
     func load(folder: ModelFolder, seed: UInt64) throws -> (LanguageModel, LatentCodeHead?) {
         let graph = try ONNXLoader.load(path: folder.modelFile).graph
-        guard let head else { return (try LanguageModel(graph: graph), nil) }
+        // Generation samples from the last position only: the LM head runs on one row at prefill.
+        let options = SessionOptions(lastPositionOutputs: ["logits"])
+        guard let head else { return (try LanguageModel(graph: graph, options: options), nil) }
         let tap = try LMHeadTap.find(in: graph)
-        let model = try LanguageModel(graph: graph, options: SessionOptions(), hiddenStateValue: tap.hiddenValue)
+        let model = try LanguageModel(graph: graph, options: options, hiddenStateValue: tap.hiddenValue)
         let lmHead = try FrozenLMHead(tap: tap)
         let lpc = try LPCCheckpoint.loadHead(from: head, lmHead: lmHead)
         let mode = CodeMode(argument: code, seed: seed)!

@@ -14,7 +14,7 @@ struct LPC: ParsableCommand {
           lpc run model.onnx --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/
         """,
         subcommands: [GenerateCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, FeaturesCommand.self,
-                      InspectCommand.self, RunCommand.self, BenchCommand.self, TokenizeCommand.self, DetokenizeCommand.self]
+                      InspectCommand.self, RunCommand.self, BenchCommand.self, OptimizeCommand.self, TokenizeCommand.self, DetokenizeCommand.self]
     )
 
     static func main() {

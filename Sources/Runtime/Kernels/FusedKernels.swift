@@ -130,7 +130,9 @@ enum FusedKernels {
         guard g.shape == u.shape else { return try Arithmetic.apply(.mul, silu(g), u) }
         let result = Tensor(uninitialized: .float32, shape: g.shape)
         let pg = g.pointer(Float.self), pu = u.pointer(Float.self), out = result.pointer(Float.self)
-        for i in 0..<g.count { out[i] = pg[i] * Unary.sigmoid(pg[i]) * pu[i] }
+        // Vectorisable exp, on this thread: in prefill OpenBLAS's threads run the matmuls around
+        // it, and waking our pool between them makes the two spin against each other.
+        VectorMath.swiGLU(pg, pu, out, g.count)
         return result
     }
 
@@ -160,19 +162,8 @@ enum FusedKernels {
             if rows <= Gemv.maxRows {
                 lpc_gemv_kn_f16(px, pw, py, Int64(rows), Int64(n), Int64(k))
             } else {
-                // Prefill: widen blocks of weight rows (K) to float32 and accumulate with sgemm.
-                let block = 64
-                let staging = UnsafeMutablePointer<Float>.allocate(capacity: block * max(n, 1))
-                defer { staging.deallocate() }
-                var k0 = 0
-                while k0 < k {
-                    let depth = min(block, k - k0)
-                    lpc_f16_to_f32(pw + k0 * n, staging, Int64(depth * n))
-                    MatMulBLAS.sgemm(m: rows, n: n, k: depth, a: px + k0, lda: max(k, 1), b: staging, ldb: max(n, 1),
-                                     beta: k0 == 0 ? 0 : 1, c: py, ldc: max(n, 1))
-                    k0 += depth
-                }
-                if k == 0 { py.update(repeating: 0, count: rows * n) }
+                // Prefill: widen the weights once per call, one full-depth sgemm (MatMulBLAS).
+                MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1))
             }
         default:
             throw KernelError("MatMul weights must be float32 or float16, got \(w.dtype)")

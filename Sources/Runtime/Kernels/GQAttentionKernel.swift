@@ -54,8 +54,10 @@ enum GQAttentionKernel {
         let result = Tensor(uninitialized: .float32, shape: [plan.b, plan.h, plan.s, plan.dv])
         let scale = ctx.node.float("scale") ?? 1
         let nanToZero = (ctx.node.int("nan_to_zero") ?? 0) != 0
-        compute(plan, q.pointer(Float.self), k.pointer(Float.self), v.pointer(Float.self),
-                mask?.pointer(Float.self), result.pointer(Float.self), scale: scale, nanToZero: nanToZero)
+        // Prefill (many query rows): the sgemm-based kernel; `compute` is its reference twin.
+        let run = PrefillAttention.canRun(plan) ? PrefillAttention.compute : compute
+        run(plan, q.pointer(Float.self), k.pointer(Float.self), v.pointer(Float.self),
+            mask?.pointer(Float.self), result.pointer(Float.self), scale, nanToZero)
         return result
     }
 

@@ -1,4 +1,6 @@
 import CBLAS
+import CKernels
+import Foundation
 
 /// Thin row-major wrappers over OpenBLAS. They skip empty products (BLAS rejects zero leading
 /// dimensions), handle K = 0 (the product is zero), and send single rows or columns to gemv,
@@ -57,6 +59,28 @@ enum MatMulBLAS {
                     b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// C[m,n] = A[m,k] · B[k,n] with B stored as float16 bit patterns (row-major, ldb = n): B is
+    /// widened in slices of rows of at most `maxScratch` floats (1 MiB: stays in L2 between the
+    /// conversion and the sgemm that reads it) into a reused scratch buffer, each slice one sgemm
+    /// accumulating into C. Slices are 170–455 deep for SmolLM2's shapes, about OpenBLAS's own
+    /// K blocking, so they cost little against one full-depth sgemm; 64-deep slices (the old
+    /// code) ran sgemm far below its speed.
+    static func sgemmHalfB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<UInt16>,
+                           c: UnsafeMutablePointer<Float>, ldc: Int, maxScratch: Int = 1 << 18) {
+        if m == 0 || n == 0 { return }
+        if k == 0 { scale(c, rows: m, cols: n, ld: ldc, by: 0); return }
+        let depth = max(1, min(k, maxScratch / n))
+        HalfScratch.shared.with(count: depth * n) { staging in
+            var k0 = 0
+            while k0 < k {
+                let slice = min(depth, k - k0)
+                lpc_f16_to_f32(b + k0 * n, staging, Int64(slice * n))
+                sgemm(m: m, n: n, k: slice, a: a + k0, lda: lda, b: staging, ldb: n, beta: k0 == 0 ? 0 : 1, c: c, ldc: ldc)
+                k0 += slice
+            }
+        }
+    }
+
     /// Double-precision twin of `sgemm` (no gemv routing: float64 is never the hot path).
     static func dgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                       alpha: Double = 1,
@@ -85,5 +109,31 @@ enum MatMulBLAS {
                 for col in 0..<cols { line[col] *= beta }
             }
         }
+    }
+}
+
+/// One float32 scratch buffer reused across calls (widened f16 weights for prefill sgemm): a
+/// fresh multi-megabyte allocation per call would page-fault its way in every time. A caller
+/// that finds it busy (another session on another thread) gets a private buffer.
+final class HalfScratch: @unchecked Sendable {
+    static let shared = HalfScratch()
+    private let lock = NSLock()
+    private var buffer: UnsafeMutablePointer<Float>?
+    private var capacity = 0
+
+    func with(count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+        guard lock.try() else {
+            let own = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            defer { own.deallocate() }
+            body(own)
+            return
+        }
+        defer { lock.unlock() }
+        if capacity < count {
+            buffer?.deallocate()
+            buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            capacity = count
+        }
+        body(buffer!)
     }
 }

@@ -27,6 +27,16 @@ public struct PassContext {
 public enum GraphOptimizer {
     /// The lpc-specific op domain of fused ops.
     public static let domain = "lpc"
+    /// Version of the pass pipeline and of the fused ops' meaning. `lpc optimize` records it in
+    /// the model's metadata (`optimizedKey`); a graph carrying this version skips the passes at
+    /// load. Bump it whenever a pass or an `lpc` op changes what it produces.
+    public static let passVersion = "1"
+    public static let optimizedKey = "lpc.optimized"
+
+    /// True when `graph` was written by `lpc optimize` with the current pass version.
+    public static func isOptimized(_ graph: Graph) -> Bool {
+        graph.metadata[optimizedKey] == passVersion
+    }
 
     public static func defaultPasses() -> [GraphPass] {
         [ConstantFolding(), DeadCodeElimination(), NoOpElimination(),
@@ -36,13 +46,17 @@ public enum GraphOptimizer {
 
     /// Runs `passes` to a fixed point (at most 8 rounds). Returns the graph and a line per change.
     public static func optimize(_ graph: Graph, keep: Set<String> = [], weights: WeightStorage = .f32,
+                                lastPositionOutputs: Set<String> = [],
                                 passes: [GraphPass]? = nil) throws -> (Graph, [String]) {
         var graph = graph
         graph.opsets[domain] = graph.opsets[domain] ?? 1
         let context = PassContext(graph: graph, keep: keep)
         var report: [String] = []
         let pipeline = passes ?? defaultPasses()
-        for round in 0..<8 {
+        // An `lpc optimize` output is at the passes' fixed point already: loading it costs no pass.
+        let rounds = passes == nil && isOptimized(graph) ? 0 : 8
+        if rounds == 0 { report.append("passes skipped: the graph was written by lpc optimize (pass version \(passVersion))") }
+        for round in 0..<rounds {
             var changed = false
             for pass in pipeline {
                 let before = graph.nodes.count
@@ -52,6 +66,12 @@ public enum GraphOptimizer {
                 }
             }
             if !changed { break }
+        }
+        // Session-time choices, applied after the fixed point (so also to `lpc optimize` output).
+        if !lastPositionOutputs.isEmpty {
+            if try LastPositionOutputs(outputs: lastPositionOutputs).apply(to: &graph, context: context) {
+                report.append("last position only: \(lastPositionOutputs.sorted().joined(separator: ", "))")
+            }
         }
         if weights != .f32 {
             if try WeightConversion(storage: weights).apply(to: &graph, context: context) {

@@ -1,0 +1,144 @@
+import Graph
+import TensorCore
+
+/// Grouped-query attention for prefill (many query rows), on sgemm:
+/// for every batch row and KV head g, the query heads sharing g (`rep` of them, adjacent in Q
+/// [b, h, s, d]) form one contiguous [rep·s, d] block, so
+///   S[rep·s, t] = scale · Q_g · K_gᵀ      (one sgemm; K/V never repeated)
+///   P = softmax_rows(S + M)              (vectorisable exp)
+///   O_g[rep·s, dv] = P · V_g              (one sgemm, written in place in O [b, h, s, dv])
+/// in blocks of rows so S stays small. The mask M is added as given (causal, padding, sliding
+/// window: whatever the export built), so results match `GQAttentionKernel.compute` (its
+/// reference twin) up to summation order. Decode (few rows) stays on the row kernel.
+enum PrefillAttention {
+    /// Fewer query rows than this go to the row-at-a-time kernel.
+    static let minRows = 8
+
+    static func canRun(_ p: GQAttentionKernel.Plan) -> Bool {
+        p.s >= minRows && p.t > 0 && p.d > 0 && p.dv > 0
+            && p.kHeads * p.kRep == p.h && p.vHeads * p.vRep == p.h && p.kHeads == p.vHeads
+    }
+
+    static func compute(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+                        _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
+                        scale: Float, nanToZero: Bool) {
+        computeBlocked(p, q, k, v, mask, out, scale: scale, nanToZero: nanToZero, maxScoreElements: 1 << 19)
+    }
+
+    /// `compute` with the scores block bounded by `maxScoreElements` (tests make it small).
+    static func computeBlocked(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+                               _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
+                               scale: Float, nanToZero: Bool, maxScoreElements: Int) {
+        let rep = p.kRep
+        let rows = rep * p.s
+        // Rows per block: S of at most ~2 MB (L2-sized), and at least 16 rows for sgemm.
+        let block = min(rows, max(16, maxScoreElements / p.t))
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * p.t)
+        defer { scores.deallocate() }
+        for bi in 0..<p.b {
+            for g in 0..<p.kHeads {
+                let qg = q + (bi * p.h + g * rep) * p.s * p.d                     // [rep·s, d]
+                let kg = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + g) * p.t * p.d  // [t, d]
+                let vg = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + g) * p.t * p.dv // [t, dv]
+                let og = out + (bi * p.h + g * rep) * p.s * p.dv                  // [rep·s, dv]
+                var r0 = 0
+                while r0 < rows {
+                    let count = min(block, rows - r0)
+                    MatMulBLAS.sgemm(transB: true, m: count, n: p.t, k: p.d, alpha: scale,
+                                     a: qg + r0 * p.d, lda: p.d, b: kg, ldb: p.d, c: scores, ldc: p.t)
+                    // Softmax on this thread: the sgemms around it run on OpenBLAS's threads, and
+                    // waking our pool in between makes the two spin against each other.
+                    for r in 0..<count {
+                        let row = r0 + r
+                        let head = g * rep + row / p.s, si = row % p.s
+                        let maskRow = mask.map { $0 + bi * p.maskStrides[0] + head * p.maskStrides[1] + si * p.maskStrides[2] }
+                        softmaxRow(scores + r * p.t, p.t, mask: maskRow, maskStride: p.maskStrides[3], nanToZero: nanToZero)
+                    }
+                    MatMulBLAS.sgemm(m: count, n: p.dv, k: p.t, a: scores, lda: p.t, b: vg, ldb: p.dv,
+                                     c: og + r0 * p.dv, ldc: p.dv)
+                    r0 += count
+                }
+            }
+        }
+    }
+
+    /// row[t] ← softmax(row + mask) in place, as the reference: the max ignores NaN; a row whose
+    /// scores are all -inf becomes NaN (0 with `nanToZero`, which also zeroes NaN weights).
+    @inline(__always)
+    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ t: Int, mask: UnsafePointer<Float>?, maskStride: Int,
+                           nanToZero: Bool) {
+        var maxScore = -Float.infinity
+        for i in 0..<t {
+            var score = row[i]
+            if let mask { score += mask[i * maskStride]; row[i] = score }
+            if score > maxScore { maxScore = score }
+        }
+        if maxScore == -.infinity {
+            row.update(repeating: nanToZero ? 0 : .nan, count: t)
+            return
+        }
+        let sum = VectorMath.expShifted(row, t, by: maxScore)
+        let inverse = 1 / sum
+        var i = 0
+        let inv16 = SIMD16<Float>(repeating: inverse)
+        let raw = UnsafeMutableRawPointer(row)
+        while i + 16 <= t {
+            let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            raw.storeBytes(of: x * inv16, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < t { row[i] *= inverse; i += 1 }
+        if nanToZero { for j in 0..<t where row[j].isNaN { row[j] = 0 } }
+    }
+}
+
+/// Vectorisable exp (Cephes' expf scheme: 2^n · p(r), |r| ≤ ln2/2, degree-6 polynomial), about
+/// 2 ulp on [-87, 88]; inputs below -87.3 give exactly 0 (so a -inf mask contributes nothing),
+/// above 88 give exp(88). Plain scalar code without libm calls or branches, so LLVM vectorises
+/// the loops that call it (Swift's generic SIMD comparisons and min/max do not compile to
+/// vector code without -march flags: they were 40 ns per element).
+enum VectorMath {
+    @inline(__always)
+    static func exp(_ input: Float) -> Float {
+        let low: Float = -87.3, high: Float = 88.0
+        var x = input < low ? low : input
+        x = x > high ? high : x
+        let magic: Float = 12582912 // 1.5 · 2^23: adding it rounds to an integer
+        let t = x * 1.44269504088896341 + magic
+        let n = t - magic
+        var r = x - n * 0.693359375
+        r = r + n * 2.12194440e-4
+        var y: Float = 1.9875691500e-4
+        y = y * r + 1.3981999507e-3
+        y = y * r + 8.3334519073e-3
+        y = y * r + 4.1665795894e-2
+        y = y * r + 1.6666665459e-1
+        y = y * r + 5.0000001201e-1
+        y = y * (r * r) + r + 1
+        // 2^n from n's bits in t (t = magic + n exactly, so its low mantissa bits are n).
+        let bits = Int32(bitPattern: t.bitPattern) &- Int32(bitPattern: magic.bitPattern)
+        let scale = Float(bitPattern: UInt32(bitPattern: (bits &+ 127) &<< 23))
+        return input < low ? 0 : y * scale
+    }
+
+    /// row[i] ← exp(row[i] - shift); returns the sum.
+    static func expShifted(_ row: UnsafeMutablePointer<Float>, _ n: Int, by shift: Float) -> Float {
+        for i in 0..<n { row[i] = exp(row[i] - shift) }
+        // The sum in a separate loop: a float reduction would keep the exp loop scalar.
+        var acc = SIMD16<Float>()
+        let raw = UnsafeRawPointer(row)
+        var i = 0
+        while i + 16 <= n {
+            acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        var sum = acc.sum()
+        while i < n { sum += row[i]; i += 1 }
+        return sum
+    }
+
+    /// out[n] = g · sigmoid(g) · u (SwiGLU); sigmoid(g) = 1 / (1 + exp(-g)).
+    static func swiGLU(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = g[i] / (1 + exp(-g[i])) * u[i] }
+    }
+}
