@@ -23,6 +23,7 @@ enum FusedKernels {
                                                    axis: ctx.node.int("axis") ?? -1)] }
         table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
         table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
+        KVAppendKernel.register(into: &table)
     }
 
     // MARK: Rotary
@@ -332,5 +333,7 @@ struct UnsafeSendableBox<T>: @unchecked Sendable {
 
 /// Persistent state a session keeps between runs for stateful kernels.
 public final class ExecutionState: @unchecked Sendable {
+    /// The in-place KV cache of the current run, when the caller gave one.
+    public internal(set) var kvStore: KVStore?
     public init() {}
 }
