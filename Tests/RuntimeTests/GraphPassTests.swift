@@ -33,6 +33,7 @@ struct GraphPassTests {
             "attention fusion": [ConstantFolding(), AttentionFusion()],
             "MatMul weight kernels": [ConstantFolding(), MatMulWeightFusion(minBytes: 0)],
             "all passes": GraphOptimizer.defaultPasses(),
+            "in-place KV append": [ConstantFolding(), AttentionFusion(), KVAppendRewrite()],
         ]
     }
 
