@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Graph
 @testable import Runtime
 import TensorCore
 import Testing
@@ -48,6 +49,30 @@ struct GemvMultiTests {
                     let got = Array(UnsafeBufferPointer(start: outputs[p], count: m * n))
                     let report = closeness(Tensor(got, shape: [m, n]), Tensor(reference, shape: [m, n]), atol: 1e-4, rtol: 1e-4)
                     #expect(report.isClose, "m=\(m) k=\(k) part \(p) n=\(n) half=\(half) threads=\(threads): \(report)")
+                }
+            }
+        }
+    }
+
+    /// The `lpc:MatMulKNGroup` kernel equals one `lpc:MatMulKN` per weight, for decode rows (the
+    /// grouped gemv) and prefill rows (sgemm), f32 and f16 weights.
+    @Test func groupKernelEqualsSeparateProducts() throws {
+        let k = 40
+        let weights = [7, 64, 19].enumerated().map { Tensor(FusedKernelTests.random(k * $0.element, seed: UInt64(50 + $0.offset)), shape: [k, $0.element]) }
+        for rows in [1, 3, 12] {
+            let x = Tensor(FusedKernelTests.random(rows * k, seed: UInt64(rows)), shape: [1, rows, k])
+            for half in [false, true] {
+                let ws = half ? weights.map { w -> Tensor in
+                    let h = Tensor(uninitialized: .float16, shape: w.shape)
+                    lpc_f32_to_f16(w.pointer(Float.self), h.raw.assumingMemoryBound(to: UInt16.self), Int64(w.count))
+                    return h
+                } : weights
+                let node = Node(name: "g", opType: "MatMulKNGroup", domain: "lpc", inputs: ["x", "a", "b", "c"], outputs: ["ya", "yb", "yc"])
+                let grouped = try FusedKernels.matMulKNGroup(KernelContext(node: node, inputs: [x] + ws, opset: 1))
+                for (w, y) in zip(ws, grouped) {
+                    let expected = try FusedKernels.matMulKN(x, w)
+                    let report = closeness(y, expected, atol: 1e-4, rtol: 1e-4)
+                    #expect(report.isClose, "rows \(rows) half \(half) \(w.shape): \(report)")
                 }
             }
         }

@@ -34,6 +34,7 @@ struct GraphPassTests {
             "MatMul weight kernels": [ConstantFolding(), MatMulWeightFusion(minBytes: 0)],
             "all passes": GraphOptimizer.defaultPasses(),
             "in-place KV append": [ConstantFolding(), AttentionFusion(), KVAppendRewrite()],
+            "MatMul grouping": [ConstantFolding(), MatMulWeightFusion(minBytes: 0), MatMulGrouping()],
         ]
     }
 

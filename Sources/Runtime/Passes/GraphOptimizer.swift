@@ -63,6 +63,9 @@ public enum GraphOptimizer {
                 report.append("weights converted to \(weights.rawValue)")
             }
         }
+        if passes == nil, try MatMulGrouping().apply(to: &graph, context: context) {
+            report.append("MatMul grouping: \(graph.nodes.count) nodes")
+        }
         return (graph, report)
     }
 }
