@@ -20,7 +20,7 @@ public final class KVStore: @unchecked Sendable {
             self.heads = heads
             self.dim = dim
             self.capacity = max(capacity, 1)
-            storage = TensorStorage(zeroedByteCount: batch * heads * self.capacity * dim * 4)
+            storage = TensorStorage(uninitializedByteCount: batch * heads * self.capacity * dim * 4)
         }
 
         /// Elements between consecutive heads (of all batches): capacity · dim.
@@ -30,8 +30,10 @@ public final class KVStore: @unchecked Sendable {
         /// Makes room for `needed` positions, keeping the first `keep` (capacity at least doubles).
         func reserve(_ needed: Int, keeping keep: Int) {
             guard needed > capacity else { return }
-            let newCapacity = max(needed, capacity * 2)
-            let grown = TensorStorage(zeroedByteCount: batch * heads * newCapacity * dim * 4)
+            // Room to grow by as much again: a long prefill is not followed by a copy at the next
+            // token. Untouched pages of the reservation cost no memory.
+            let newCapacity = max(needed * 2, capacity * 2)
+            let grown = TensorStorage(uninitializedByteCount: batch * heads * newCapacity * dim * 4)
             let from = base, to = grown.pointer.assumingMemoryBound(to: Float.self)
             for head in 0..<(batch * heads) where keep > 0 {
                 (to + head * newCapacity * dim).update(from: from + head * capacity * dim, count: keep * dim)
@@ -134,7 +136,7 @@ public final class KVStore: @unchecked Sendable {
             }
             return existing
         }
-        let made = Buffer(batch: batch, heads: heads, dim: dim, capacity: max(initialCapacity, needed))
+        let made = Buffer(batch: batch, heads: heads, dim: dim, capacity: max(initialCapacity, 2 * needed))
         buffers[name] = made
         return made
     }

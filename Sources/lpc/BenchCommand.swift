@@ -140,11 +140,12 @@ struct BenchCommand: ParsableCommand {
             let t = now()
             byOp[node.qualifiedOpType, default: (0, 0)].0 += t - last
             byOp[node.qualifiedOpType, default: (0, 0)].1 += 1
-            if node.domain == "lpc", node.opType == "MatMulKN" || node.opType == "MatMulNT",
-               node.inputs.count > 1, let w = initializers[node.inputs[1]] {
-                let key = "\(node.opType) \(w.dtype)\(w.shape)"
-                byWeight[key, default: (0, 0, w.byteCount)].0 += t - last
-                byWeight[key, default: (0, 0, w.byteCount)].1 += 1
+            if node.domain == "lpc", ["MatMulKN", "MatMulNT", "MatMulKNGroup"].contains(node.opType), node.inputs.count > 1 {
+                let weights = node.inputs.dropFirst().compactMap { initializers[$0] }
+                let key = "\(node.opType) " + weights.map { "\($0.dtype)\($0.shape)" }.joined(separator: "+")
+                let bytes = weights.reduce(0) { $0 + $1.byteCount }
+                byWeight[key, default: (0, 0, bytes)].0 += t - last
+                byWeight[key, default: (0, 0, bytes)].1 += 1
             }
             last = t
         }
@@ -157,7 +158,7 @@ struct BenchCommand: ParsableCommand {
             }
             print("  " + "total".padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: " %9.3f ms", total * 1000 / Double(steps)))
             for (shape, (seconds, count, bytes)) in byWeight.sorted(by: { $0.value.0 > $1.value.0 }) {
-                let padded = shape.padding(toLength: 36, withPad: " ", startingAt: 0)
+                let padded = shape.padding(toLength: 60, withPad: " ", startingAt: 0)
                 print("  \(padded) " + String(format: "%9.3f ms  %4d calls  %6.1f GB/s", seconds * 1000 / Double(steps),
                                                 count / steps, Double(bytes * count) / seconds / 1e9))
             }

@@ -45,4 +45,6 @@ uint64_t lpc_read_bytes(const void *p, int64_t n);
 /// CPU) use its AVX-512 or AVX2 ones. Returns the core name in use. Idempotent.
 const char *lpc_tune_openblas(void);
 
+#include "lpc_attention.h"
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Graph
 import TensorCore
 
@@ -127,11 +128,45 @@ enum GQAttentionKernel {
         return Tensor(slice, shape: [slice.count])
     }
 
+    /// Query rows per head up to which the C decode kernel runs (prefill keeps the loop below).
+    static let decodeRows = 8
+
+    /// Decode: each (batch, head) task runs `lpc_attention_row` (AVX-512) for its few query rows.
+    static func decode(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+                       _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, scale: Float, nanToZero: Bool) {
+        let kEffective = p.kHeads * p.kRep, vEffective = p.vHeads * p.vRep
+        let tasks = p.b * p.h
+        let body = { (task: Int) in
+            let bi = task / p.h, hi = task % p.h
+            let kHead = (kEffective == 1 ? 0 : hi) / p.kRep, vHead = (vEffective == 1 ? 0 : hi) / p.vRep
+            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.kHeadStride
+            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.vHeadStride
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 16))
+            defer { scratch.deallocate() }
+            for si in 0..<p.s {
+                let qRow = q + ((bi * p.h + hi) * p.s + si) * p.d
+                let outRow = out + ((bi * p.h + hi) * p.s + si) * p.dv
+                let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] }
+                lpc_attention_row(qRow, kBase, vBase, Int64(p.t), Int64(p.d), Int64(p.dv), maskRow, Int64(p.maskStrides[3]),
+                                  scale, outRow, scratch, nanToZero ? 1 : 0)
+            }
+        }
+        if tasks * p.s * p.t * (p.d + p.dv) >= 1 << 15 {
+            RuntimeThreads.parallelFor(tasks, body)
+        } else {
+            for task in 0..<tasks { body(task) }
+        }
+    }
+
     static func compute(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                         _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, scale: Float, nanToZero: Bool) {
         let kEffective = p.kHeads * p.kRep, vEffective = p.vHeads * p.vRep
         let tasks = p.b * p.h
         let work = tasks * p.s * p.t * (p.d + p.dv)
+        if p.s <= decodeRows {
+            decode(p, q, k, v, mask, out, scale: scale, nanToZero: nanToZero)
+            return
+        }
         let body = { (task: Int) in
             let bi = task / p.h, hi = task % p.h
             let kHead = (kEffective == 1 ? 0 : hi) / p.kRep, vHead = (vEffective == 1 ? 0 : hi) / p.vRep
