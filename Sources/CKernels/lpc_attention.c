@@ -2,6 +2,7 @@
 #include "lpc_kernels.h"
 #include <immintrin.h>
 #include <math.h>
+#include "lpc_simd_math.h"
 
 // Decode attention, one query row at a time (the caller spreads rows over the thread pool).
 
@@ -29,28 +30,6 @@ void lpc_attention_row_reference(const float *q, const float *k, const float *v,
         if (w != w && nan_to_zero) w = 0;
         for (int64_t j = 0; j < dv; j++) out[j] += w * v[i * dv + j];
     }
-}
-
-// exp(x) for x ≤ 0 (scores minus their maximum): 2^n · p(r), x = n·ln2 + r, |r| ≤ ln2/2, a
-// degree-6 polynomial (relative error ~2e-7); x below -87 gives 0, -inf gives 0.
-__attribute__((target("avx512f")))
-static inline __m512 exp512(__m512 x) {
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 ln2hi = _mm512_set1_ps(0.693359375f), ln2lo = _mm512_set1_ps(-2.12194440e-4f);
-    __m512 xc = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); // NaN stays NaN
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, ln2hi, xc);
-    r = _mm512_fnmadd_ps(n, ln2lo, r);
-    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512 result = _mm512_scalef_ps(p, n);
-    // Inputs below the clamp (including -inf) underflow to 0.
-    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-    return _mm512_mask_mov_ps(result, tiny, _mm512_setzero_ps());
 }
 
 __attribute__((target("avx512f")))
@@ -99,13 +78,13 @@ static void attention_row_avx512(const float *q, const float *k, const float *v,
     __m512 bv = _mm512_set1_ps(best), sumv = _mm512_setzero_ps();
     int64_t tv = t & ~(int64_t)15;
     for (i = 0; i < tv; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(scratch + i), bv));
+        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(scratch + i), bv));
         _mm512_storeu_ps(scratch + i, e);
         sumv = _mm512_add_ps(sumv, e);
     }
     if (tv < t) {
         __mmask16 tail = (__mmask16)((1u << (t - tv)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, scratch + tv), bv));
+        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, scratch + tv), bv));
         e = _mm512_maskz_mov_ps(tail, e);
         _mm512_mask_storeu_ps(scratch + tv, tail, e);
         sumv = _mm512_add_ps(sumv, e);

@@ -8,7 +8,7 @@ import TestSupport
 /// The AVX-512 decode attention row (`lpc_attention_row`) against its scalar twin, swept over
 /// lengths (vector tails), head sizes and masks (some -inf, all -inf), both NaN policies.
 /// Tolerance: atol 1e-5 + rtol 1e-4 (the polynomial exp is within ~2e-7 relative).
-@Suite("Decode attention row vs reference")
+@Suite("Decode attention row and SwiGLU vs reference")
 struct AttentionRowTests {
     @Test func matchesReference() {
         for d in [16, 64, 128, 8, 24] {
@@ -35,6 +35,24 @@ struct AttentionRowTests {
                         if maskKind == 2 { #expect(nanToZero == 1 ? fast.allSatisfy { $0 == 0 } : fast.allSatisfy(\.isNaN)) }
                     }
                 }
+            }
+        }
+    }
+
+    /// `lpc_swiglu` (AVX-512, polynomial exp) against its scalar twin over odd lengths and a wide
+    /// range of gates (saturation both ways). Tolerance atol 1e-6 + rtol 1e-5.
+    @Test func swiGLUMatchesReference() {
+        for n in [1, 15, 16, 17, 100, 1536, 4099] {
+            var g = FusedKernelTests.random(n, seed: UInt64(n)).map { $0 * 8 }
+            if n > 10 { g[0] = 95; g[1] = -95; g[2] = 0; g[3] = -200 }
+            let u = FusedKernelTests.random(n, seed: UInt64(n + 1))
+            var fast = [Float](repeating: .nan, count: n), reference = fast
+            lpc_swiglu(g, u, &fast, Int64(n))
+            lpc_swiglu_reference(g, u, &reference, Int64(n))
+            for i in 0..<n {
+                let ok = abs(fast[i] - reference[i]) <= 1e-6 + 1e-5 * abs(reference[i])
+                #expect(ok, "n \(n) [\(i)] g \(g[i]): \(fast[i]) vs \(reference[i])")
+                if !ok { return }
             }
         }
     }

@@ -46,5 +46,6 @@ uint64_t lpc_read_bytes(const void *p, int64_t n);
 const char *lpc_tune_openblas(void);
 
 #include "lpc_attention.h"
+#include "lpc_elementwise.h"
 
 #endif

@@ -132,7 +132,13 @@ enum FusedKernels {
         guard g.shape == u.shape else { return try Arithmetic.apply(.mul, silu(g), u) }
         let result = Tensor(uninitialized: .float32, shape: g.shape)
         let pg = g.pointer(Float.self), pu = u.pointer(Float.self), out = result.pointer(Float.self)
-        for i in 0..<g.count { out[i] = pg[i] * Unary.sigmoid(pg[i]) * pu[i] }
+        // C kernel (vector exp); prefill-sized inputs in chunks over the pool.
+        let count = g.count, chunk = 1 << 14
+        let tasks = (count + chunk - 1) / chunk
+        RuntimeThreads.parallelFor(tasks) { t in
+            let start = t * chunk
+            lpc_swiglu(pg + start, pu + start, out + start, Int64(min(chunk, count - start)))
+        }
         return result
     }
 
