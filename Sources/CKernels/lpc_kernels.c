@@ -436,34 +436,187 @@ static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, in
 DEFINE_KN_SCALAR(kn_f32_scalar, float, f32_identity)
 DEFINE_KN_SCALAR(kn_f16_scalar, uint16_t, half_to_float)
 
-static void kn_task(void *ctx, int64_t t) {
-    const gemv_job *j = (const gemv_job *)ctx;
-    int64_t c0 = t * j->chunk, c1 = c0 + j->chunk;
-    if (c1 > j->n) c1 = j->n;
-    if (c0 >= c1) return;
+// K-split: task s of S owns weight rows [k·s/S, k·(s+1)/S), a contiguous block of memory, and
+// writes its partial y[m, n] into its own scratch row; the caller sums the S partials. Four
+// weight rows are streamed at once (four sequential streams for the prefetchers) and y stays
+// in L1. Used when a column band would be too narrow to stream well (n ≤ KSPLIT_MAX_N).
+#define KSPLIT_MAX_N 4096
+
+#define DEFINE_KSPLIT512(NAME, WT, LOAD, MLOAD, ATTR)                                            \
+ATTR static void NAME(const float *x, const WT *w, float *part, int64_t m, int64_t n, int64_t k, \
+                      int64_t j0, int64_t j1) {                                                 \
+    int64_t nv = n & ~(int64_t)15;                                                              \
+    __mmask16 tail = (__mmask16)((1u << (n - nv)) - 1);                                         \
+    memset(part, 0, (size_t)(m * n) * sizeof(float));                                          \
+    int64_t j = j0;                                                                             \
+    for (; j + 4 <= j1; j += 4) {                                                               \
+        const WT *w0 = w + j * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;                      \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            const float *xi = x + i * k + j;                                                    \
+            __m512 x0 = _mm512_set1_ps(xi[0]), x1 = _mm512_set1_ps(xi[1]);                     \
+            __m512 x2 = _mm512_set1_ps(xi[2]), x3 = _mm512_set1_ps(xi[3]);                     \
+            float *yi = part + i * n;                                                           \
+            int64_t c = 0;                                                                      \
+            for (; c < nv; c += 16) {                                                           \
+                __m512 a = _mm512_fmadd_ps(LOAD(w0 + c), x0, _mm512_loadu_ps(yi + c));           \
+                __m512 b = _mm512_mul_ps(LOAD(w1 + c), x1);                                     \
+                a = _mm512_fmadd_ps(LOAD(w2 + c), x2, a);                                       \
+                b = _mm512_fmadd_ps(LOAD(w3 + c), x3, b);                                       \
+                _mm512_storeu_ps(yi + c, _mm512_add_ps(a, b));                                  \
+            }                                                                                   \
+            if (nv < n) {                                                                       \
+                __m512 a = _mm512_fmadd_ps(MLOAD(tail, w0 + nv), x0, _mm512_maskz_loadu_ps(tail, yi + nv)); \
+                __m512 b = _mm512_mul_ps(MLOAD(tail, w1 + nv), x1);                             \
+                a = _mm512_fmadd_ps(MLOAD(tail, w2 + nv), x2, a);                               \
+                b = _mm512_fmadd_ps(MLOAD(tail, w3 + nv), x3, b);                               \
+                _mm512_mask_storeu_ps(yi + nv, tail, _mm512_add_ps(a, b));                      \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+    for (; j < j1; j++) {                                                                       \
+        const WT *w0 = w + j * n;                                                               \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            __m512 x0 = _mm512_set1_ps(x[i * k + j]);                                           \
+            float *yi = part + i * n;                                                           \
+            int64_t c = 0;                                                                      \
+            for (; c < nv; c += 16)                                                             \
+                _mm512_storeu_ps(yi + c, _mm512_fmadd_ps(LOAD(w0 + c), x0, _mm512_loadu_ps(yi + c))); \
+            if (nv < n)                                                                         \
+                _mm512_mask_storeu_ps(yi + nv, tail, _mm512_fmadd_ps(MLOAD(tail, w0 + nv), x0, _mm512_maskz_loadu_ps(tail, yi + nv))); \
+        }                                                                                       \
+    }                                                                                           \
+}
+
+DEFINE_KSPLIT512(ksplit_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
+DEFINE_KSPLIT512(ksplit_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+
+// Several products sharing x (Q/K/V, gate/up) in one parallel region: part p has weights w[p]
+// [k, n[p]] and output y[p] [m, n[p]].
+#define KN_MAX_PARTS 8
+typedef struct {
+    const float *x;
+    const void *w[KN_MAX_PARTS];
+    float *y[KN_MAX_PARTS];
+    int64_t n[KN_MAX_PARTS];
+    float *scratch[KN_MAX_PARTS]; // [splits, m, n[p]] partials (K-split parts), else NULL
+    int64_t first[KN_MAX_PARTS + 1]; // first task of each part
+    int64_t chunk[KN_MAX_PARTS];     // K rows (K-split) or columns (band split) per task
+    int64_t m, k;
+    int parts, half;
+} kn_job;
+
+static void kn_multi_task(void *ctx, int64_t t) {
+    const kn_job *j = (const kn_job *)ctx;
+    int p = 0;
+    while (t >= j->first[p + 1]) p++;
+    int64_t s = t - j->first[p], n = j->n[p];
     int level = lpc_simd_level();
-    if (j->half) {
-        if (level == 3) kn_f16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, c0, c1);
-        else if (level == 2) kn_f16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, c0, c1);
-        else kn_f16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, c0, c1);
-    } else {
-        if (level == 3) kn_f32_avx512(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, c0, c1);
-        else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, c0, c1);
-        else kn_f32_scalar(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, c0, c1);
+    if (j->scratch[p]) {
+        int64_t r0 = s * j->chunk[p], r1 = r0 + j->chunk[p];
+        if (r1 > j->k) r1 = j->k;
+        float *part = j->scratch[p] + s * j->m * n;
+        if (r0 >= r1) { memset(part, 0, (size_t)(j->m * n) * sizeof(float)); return; }
+        if (j->half) ksplit_f16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
+        else ksplit_f32_avx512(j->x, (const float *)j->w[p], part, j->m, n, j->k, r0, r1);
+        return;
     }
+    int64_t c0 = s * j->chunk[p], c1 = c0 + j->chunk[p];
+    if (c1 > n) c1 = n;
+    if (c0 >= c1) return;
+    if (j->half) {
+        if (level == 3) kn_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else if (level == 2) kn_f16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else kn_f16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+    } else {
+        if (level == 3) kn_f32_avx512(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else kn_f32_scalar(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+    }
+}
+
+__attribute__((target("avx512f")))
+static void sum_partials_avx512(const float *scratch, float *y, int64_t count, int64_t splits) {
+    int64_t v = count & ~(int64_t)15;
+    for (int64_t c = 0; c < v; c += 16) {
+        __m512 a = _mm512_loadu_ps(scratch + c);
+        for (int64_t s = 1; s < splits; s++) a = _mm512_add_ps(a, _mm512_loadu_ps(scratch + s * count + c));
+        _mm512_storeu_ps(y + c, a);
+    }
+    for (int64_t c = v; c < count; c++) {
+        float a = scratch[c];
+        for (int64_t s = 1; s < splits; s++) a += scratch[s * count + c];
+        y[c] = a;
+    }
+}
+
+static void gemv_kn_multi(const float *x, const void *const *w, float *const *y, const int64_t *n, int parts,
+                          int64_t m, int64_t k, int half) {
+    if (m <= 0 || parts <= 0) return;
+    if (parts > KN_MAX_PARTS) {
+        gemv_kn_multi(x, w, y, n, KN_MAX_PARTS, m, k, half);
+        gemv_kn_multi(x, w + KN_MAX_PARTS, y + KN_MAX_PARTS, n + KN_MAX_PARTS, parts - KN_MAX_PARTS, m, k, half);
+        return;
+    }
+    kn_job job;
+    memset(&job, 0, sizeof job);
+    job.x = x; job.m = m; job.k = k; job.parts = parts; job.half = half;
+    int threads = pool_threads;
+    int ksplit = lpc_simd_level() == 3;
+    int64_t total_bytes = 0;
+    for (int p = 0; p < parts; p++) total_bytes += n[p] * k * (half ? 2 : 4);
+    size_t scratch_floats = 0;
+    int64_t tasks = 0;
+    for (int p = 0; p < parts; p++) {
+        job.w[p] = w[p]; job.y[p] = y[p]; job.n[p] = n[p];
+        job.first[p] = tasks;
+        if (n[p] <= 0) { job.chunk[p] = 1; continue; }
+        if (k <= 0) { memset(y[p], 0, (size_t)(m * n[p]) * sizeof(float)); job.chunk[p] = 1; continue; }
+        int64_t bytes = n[p] * k * (half ? 2 : 4);
+        // Tasks in proportion to the bytes, at least one; two per thread for the whole job.
+        int64_t want = total_bytes < (1 << 16) ? 1 : ((int64_t)threads * 2 * bytes + total_bytes - 1) / total_bytes;
+        if (want < 1) want = 1;
+        if (ksplit && n[p] <= KSPLIT_MAX_N && want > 1) {
+            int64_t chunk = (k + want - 1) / want;
+            chunk = (chunk + 3) & ~(int64_t)3;
+            job.chunk[p] = chunk;
+            int64_t splits = (k + chunk - 1) / chunk;
+            tasks += splits;
+            scratch_floats += (size_t)(splits * m * n[p]);
+            job.scratch[p] = (float *)1; // marked; assigned below
+        } else {
+            int64_t chunk = (n[p] + want - 1) / want;
+            chunk = (chunk + 15) & ~(int64_t)15;
+            job.chunk[p] = chunk;
+            tasks += (n[p] + chunk - 1) / chunk;
+        }
+    }
+    job.first[parts] = tasks;
+    float *scratch = 0;
+    if (scratch_floats) {
+        scratch = (float *)aligned_alloc(64, ((scratch_floats * sizeof(float)) + 63) & ~(size_t)63);
+        float *cursor = scratch;
+        for (int p = 0; p < parts; p++) if (job.scratch[p]) {
+            job.scratch[p] = cursor;
+            cursor += (job.first[p + 1] - job.first[p]) * m * n[p];
+        }
+    }
+    if (tasks > 0) lpc_parallel_for(tasks, kn_multi_task, &job);
+    for (int p = 0; p < parts; p++) if (job.scratch[p])
+        sum_partials_avx512(job.scratch[p], y[p], m * n[p], job.first[p + 1] - job.first[p]);
+    free(scratch);
 }
 
 static void gemv_kn(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int half) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { memset(y, 0, (size_t)(m * n) * sizeof(float)); return; }
-    int threads = pool_threads;
-    int64_t bytes = n * k * (half ? 2 : 4);
-    int64_t tasks = bytes < (1 << 16) ? 1 : (int64_t)threads * 4;
-    int64_t chunk = (n + tasks - 1) / tasks;
-    chunk = (chunk + 15) & ~(int64_t)15;
-    tasks = (n + chunk - 1) / chunk;
-    gemv_job job = {x, w, y, m, n, k, chunk, half};
-    lpc_parallel_for(tasks, kn_task, &job);
+    gemv_kn_multi(x, &w, &y, &n, 1, m, k, half);
+}
+
+void lpc_gemv_kn_multi_f32(const float *x, const float *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, 0);
+}
+void lpc_gemv_kn_multi_f16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, 1);
 }
 
 void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, 0); }

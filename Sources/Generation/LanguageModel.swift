@@ -17,6 +17,8 @@ public final class LanguageModel {
     private let hasAttentionMask: Bool
     private let hasPositionIDs: Bool
     private let pastDType: DType
+    /// Whether every cache input is appended in place (`KVStore`) instead of copied per step.
+    public let inPlaceCache: Bool
     /// The value holding the final hidden state (the LM head's input), when asked to tap it.
     public let hiddenStateValue: String?
     /// The final hidden state at the last position of the latest `forward`: [d]; empty unless
@@ -62,6 +64,8 @@ public final class LanguageModel {
         kvHeads = heads
         headDim = dim
         pastDType = past.dtype ?? .float32
+        let cacheNames = Set((0..<layers).flatMap { ["past_key_values.\($0).key", "past_key_values.\($0).value"] })
+        inPlaceCache = cacheNames.isSubset(of: session.inPlaceCacheInputs)
         if let logits = graph.outputs.first(where: { $0.name == "logits" }), let last = logits.shape?.last, case let .fixed(vocab) = last {
             vocabularySize = vocab
         } else {
@@ -90,7 +94,7 @@ public final class LanguageModel {
     public func forward(_ tokens: [Int], cache: inout KVCache) throws -> Tensor {
         precondition(!tokens.isEmpty, "forward needs at least one token")
         let total = cache.length + tokens.count
-        var feeds = cache.tensors
+        var feeds: [String: Tensor] = [:]
         feeds["input_ids"] = Tensor(tokens.map(Int64.init), shape: [1, tokens.count])
         if hasAttentionMask {
             feeds["attention_mask"] = Tensor([Int64](repeating: 1, count: total), shape: [1, total])
@@ -98,34 +102,107 @@ public final class LanguageModel {
         if hasPositionIDs {
             feeds["position_ids"] = Tensor((cache.length..<total).map(Int64.init), shape: [1, tokens.count])
         }
-        var wanted = ["logits"] + (0..<layerCount).flatMap { ["present.\($0).key", "present.\($0).value"] }
+        var wanted = ["logits"]
         if let hiddenStateValue { wanted.append(hiddenStateValue) }
-        let outputs = try session.run(feeds, outputs: wanted)
+        let outputs: [String: Tensor]
+        if inPlaceCache {
+            // Appends into the cache's store: the past is never copied (copy-on-write when
+            // another KVCache value shares the store).
+            let store = try cache.uniqueStore()
+            outputs = try session.run(feeds, outputs: wanted, kvStore: store)
+        } else {
+            feeds.merge(cache.tensors) { new, _ in new }
+            wanted += (0..<layerCount).flatMap { ["present.\($0).key", "present.\($0).value"] }
+            outputs = try session.run(feeds, outputs: wanted)
+            for layer in 0..<layerCount {
+                for kind in ["key", "value"] {
+                    cache.tensors["past_key_values.\(layer).\(kind)"] = outputs["present.\(layer).\(kind)"]
+                }
+            }
+        }
         if let hiddenStateValue, let hidden = outputs[hiddenStateValue] {
             // [1, seq, d] (or [seq, d]): the last row.
             let size = hidden.shape.last ?? 0
             lastHiddenState = Array(UnsafeBufferPointer(start: hidden.pointer(Float.self) + hidden.count - size, count: size))
-        }
-        for layer in 0..<layerCount {
-            for kind in ["key", "value"] {
-                cache.tensors["past_key_values.\(layer).\(kind)"] = outputs["present.\(layer).\(kind)"]
-            }
         }
         cache.length = total
         return outputs["logits"]!
     }
 }
 
-/// The keys and values of every layer for the tokens seen so far.
+/// The keys and values of every layer for the tokens seen so far. A value type: copies are
+/// independent (a model with an in-place cache shares the store between copies until one of
+/// them runs, then copies it once).
 public struct KVCache: @unchecked Sendable {
-    /// By input name: past_key_values.N.key|value, each [1, kv_heads, length, head_dim].
-    public var tensors: [String: Tensor]
+    /// The cache as contiguous tensors (copy mode, or a cache not yet run in place).
+    private var storedTensors: [String: Tensor]
+    /// The in-place store, once a model with an in-place cache has run on this cache.
+    private var store: KVStore?
     public var length: Int
+
+    init(tensors: [String: Tensor], length: Int) {
+        storedTensors = tensors
+        self.length = length
+    }
+
+    /// By input name: past_key_values.N.key|value, each [1, kv_heads, length, head_dim]. Reading
+    /// an in-place cache copies it out; assigning switches the cache back to these tensors.
+    public var tensors: [String: Tensor] {
+        get {
+            guard let store else { return storedTensors }
+            var result: [String: Tensor] = [:]
+            for name in store.names { result[name] = store.tensor(name, length: min(length, store.length)) }
+            return result
+        }
+        set {
+            if let store {
+                // Keep every other entry when one is replaced.
+                storedTensors = [:]
+                for name in store.names { storedTensors[name] = store.tensor(name, length: min(length, store.length)) }
+                self.store = nil
+                for (name, tensor) in newValue { storedTensors[name] = tensor }
+            } else {
+                storedTensors = newValue
+            }
+        }
+    }
+
+    /// Whether the cache lives in an in-place store (after a run on a model that supports it).
+    public var isInPlace: Bool { store != nil }
+
+    /// The store to run on, holding exactly `length` positions: made from the tensors on first
+    /// use, copied when another KVCache value shares it.
+    mutating func uniqueStore() throws -> KVStore {
+        if store == nil {
+            let made = KVStore()
+            if length > 0 {
+                try made.load(storedTensors)
+                guard made.length >= length else {
+                    throw LanguageModelError("the cache says \(length) positions but its tensors hold \(made.length)")
+                }
+            }
+            store = made
+            storedTensors = [:]
+        } else if !isKnownUniquelyReferenced(&store) {
+            store = store!.copy()
+        }
+        let store = store!
+        guard length <= store.length else {
+            throw LanguageModelError("the cache says \(length) positions but its store holds \(store.length)")
+        }
+        store.truncate(to: length)
+        return store
+    }
 
     /// Keeps only the first `newLength` positions (a chat turn that diverges from what is cached).
     public mutating func truncate(to newLength: Int) {
         guard newLength < length else { return }
-        for (name, tensor) in tensors {
+        if store != nil {
+            // The store drops the rest when it next runs (after copy-on-write if shared).
+            length = max(newLength, 0)
+            return
+        }
+        for (name, tensor) in storedTensors {
             let (batchHeads, old, dim) = (tensor.shape[0] * tensor.shape[1], tensor.shape[2], tensor.shape[3])
             let result = Tensor(uninitialized: tensor.dtype, shape: [tensor.shape[0], tensor.shape[1], newLength, dim])
             let rowBytes = newLength * dim * tensor.dtype.size
@@ -133,7 +210,7 @@ public struct KVCache: @unchecked Sendable {
                 result.raw.advanced(by: head * rowBytes)
                     .copyMemory(from: tensor.raw.advanced(by: head * old * dim * tensor.dtype.size), byteCount: rowBytes)
             }
-            tensors[name] = result
+            storedTensors[name] = result
         }
         length = newLength
     }

@@ -12,6 +12,8 @@ public enum RuntimeError: Error, CustomStringConvertible {
     case node(name: String, op: String, opset: Int, message: String)
     case unknownOutput(name: String)
     case unsupportedOption(String)
+    /// A run with an in-place KV store that cannot proceed.
+    case kvStore(String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum RuntimeError: Error, CustomStringConvertible {
             return "the model has no value named '\(name)' to output"
         case let .unsupportedOption(message):
             return message
+        case let .kvStore(message):
+            return "in-place KV cache: \(message)"
         }
     }
 }

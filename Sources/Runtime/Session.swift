@@ -62,6 +62,10 @@ public final class Session {
     /// Slots that must survive to the end (graph outputs, initializers).
     private let pinned: [Bool]
     private var fallback: Session?
+    /// Cache inputs the passes turned into in-place appends (`lpc:KVAppend`), and the cache input
+    /// behind each appended value (`present.N.key|value`).
+    public let inPlaceCacheInputs: Set<String>
+    private let appendedCache: [String: String]
 
     public convenience init(graph: Graph) throws {
         try self.init(graph: graph, options: SessionOptions())
@@ -116,6 +120,12 @@ public final class Session {
         var initial = [Tensor?](repeating: nil, count: slots.count)
         for (name, tensor) in executed.initializers { initial[slots[name]!] = tensor }
         self.steps = steps
+        var appended: [String: String] = [:]
+        for node in executed.nodes where node.qualifiedOpType == "lpc:KVAppend" {
+            if let cache = node.string("cache") { appended[node.outputs[0]] = cache }
+        }
+        appendedCache = appended
+        inPlaceCacheInputs = Set(appended.values)
         slotOf = slots
         initialValues = initial
         self.pinned = pinned
@@ -164,12 +174,77 @@ public final class Session {
 
     /// Runs the graph on `feeds` and returns the requested outputs (default: all graph outputs).
     /// Any value of the source graph may be requested, including intermediates.
+    ///
+    /// With `kvStore`, the cache inputs in `inPlaceCacheInputs` come from the store instead of
+    /// `feeds` (leave them out): their new positions are appended in place and the store's length
+    /// grows by the run's sequence length. Requested `present` outputs are then copies out of
+    /// the store. Values the passes removed cannot be requested in this mode.
+    public func run(_ feeds: [String: Tensor], outputs requested: [String]? = nil, kvStore: KVStore?) throws -> [String: Tensor] {
+        guard let kvStore else { return try run(feeds, outputs: requested) }
+        guard !inPlaceCacheInputs.isEmpty else { throw RuntimeError.kvStore("this graph has no cache input the passes could append in place") }
+        var feeds = feeds
+        for name in inPlaceCacheInputs.sorted() {
+            guard feeds[name] == nil else { throw RuntimeError.kvStore("'\(name)' comes from the KV store; do not feed it") }
+            feeds[name] = try pastFeed(name, store: kvStore, feeds: feeds)
+        }
+        let wanted = requested ?? graph.outputs.map(\.name)
+        if let missing = wanted.first(where: { slotOf[$0] == nil }) {
+            throw RuntimeError.kvStore("'\(missing)' was removed by the passes and cannot be requested with a KV store")
+        }
+        state.kvStore = kvStore
+        kvStore.appendedLength = nil
+        defer { state.kvStore = nil; kvStore.appendedLength = nil }
+        try validate(feeds)
+        var result = try execute(feeds, wanted: wanted)
+        if let appended = kvStore.appendedLength { kvStore.length = appended }
+        for (name, tensor) in result {
+            if let cache = appendedCache[name], let buffer = kvStore.buffers[cache], buffer.storage === tensor.storage {
+                result[name] = buffer.contiguous(length: tensor.shape[2])
+            }
+        }
+        return result
+    }
+
+    /// A cache input fed from the store: [b, h, L, d] over the store's buffer (a shape carrier:
+    /// only `lpc:KVAppend` and shape-only ops read it, and KVAppend reads just its shape).
+    private func pastFeed(_ name: String, store: KVStore, feeds: [String: Tensor]) throws -> Tensor {
+        guard let info = graph.inputs.first(where: { $0.name == name }), let shape = info.shape, shape.count == 4,
+              case let .fixed(heads) = shape[1], case let .fixed(dim) = shape[3] else {
+            throw RuntimeError.kvStore("cache input '\(name)' is not declared [batch, heads, past, dim]")
+        }
+        var batch: Int?
+        switch shape[0] {
+        case let .fixed(size): batch = size
+        case let .symbolic(symbol):
+            // The batch size as another feed declares it.
+            outer: for other in graph.inputs where other.name != name {
+                guard let tensor = feeds[other.name], let dims = other.shape, dims.count == tensor.rank else { continue }
+                for (axis, dim) in dims.enumerated() where dim == .symbolic(symbol) { batch = tensor.shape[axis]; break outer }
+            }
+        default: break
+        }
+        if let buffer = store.buffers[name] {
+            if let batch, batch != buffer.batch {
+                throw RuntimeError.kvStore("the KV store holds batch \(buffer.batch) for '\(name)' but the inputs have batch \(batch)")
+            }
+            return Tensor(dtype: .float32, shape: [buffer.batch, heads, store.length, dim], storage: buffer.storage)
+        }
+        guard store.length == 0 else { throw RuntimeError.kvStore("the KV store has \(store.length) positions but nothing for '\(name)'") }
+        return Tensor(zeros: .float32, shape: [batch ?? 1, heads, 0, dim])
+    }
+
+    /// Runs the graph on `feeds` and returns the requested outputs (default: all graph outputs).
+    /// Any value of the source graph may be requested, including intermediates.
     public func run(_ feeds: [String: Tensor], outputs requested: [String]? = nil) throws -> [String: Tensor] {
         try validate(feeds)
         let wanted = requested ?? graph.outputs.map(\.name)
         if wanted.contains(where: { slotOf[$0] == nil }) {
             return try runFallback(feeds, outputs: wanted)
         }
+        return try execute(feeds, wanted: wanted)
+    }
+
+    private func execute(_ feeds: [String: Tensor], wanted: [String]) throws -> [String: Tensor] {
         var values = initialValues
         for (name, tensor) in feeds { values[slotOf[name]!] = tensor }
         var keep = pinned

@@ -133,23 +133,41 @@ struct BenchCommand: ParsableCommand {
         if profile { try printProfile(lm, prompt: prompt) }
     }
 
-    /// A prefill and decode steps with a timing trace: time per op type, largest first.
+    /// A prefill and decode steps with a timing trace: time per op type, largest first; for the
+    /// matrix-vector products also per weight shape, with the bytes read and the rate reached.
     private func printProfile(_ lm: LanguageModel, prompt: [Int]) throws {
         var byOp: [String: (Double, Int)] = [:]
+        var byWeight: [String: (Double, Int, Int)] = [:] // seconds, count, bytes per call
+        let initializers = lm.session.graph.initializers
         var last = now()
         lm.session.trace = { node, _ in
             let t = now()
             byOp[node.qualifiedOpType, default: (0, 0)].0 += t - last
             byOp[node.qualifiedOpType, default: (0, 0)].1 += 1
+            if node.domain == "lpc", ["MatMulKN", "MatMulNT", "MatMulKNGroup"].contains(node.opType), node.inputs.count > 1 {
+                let weights = node.inputs.dropFirst().compactMap { initializers[$0] }
+                let key = "\(node.opType) " + weights.map { "\($0.dtype)\($0.shape)" }.joined(separator: "+")
+                let bytes = weights.reduce(0) { $0 + $1.byteCount }
+                byWeight[key, default: (0, 0, bytes)].0 += t - last
+                byWeight[key, default: (0, 0, bytes)].1 += 1
+            }
             last = t
         }
         func report(_ title: String, steps: Int) {
             print(title)
+            let total = byOp.values.reduce(0) { $0 + $1.0 }
             for (op, (seconds, count)) in byOp.sorted(by: { $0.value.0 > $1.value.0 }).prefix(16) {
                 let padded = op.padding(toLength: 24, withPad: " ", startingAt: 0)
                 print("  \(padded) " + String(format: "%9.3f ms  %6d nodes", seconds * 1000 / Double(steps), count / steps))
             }
+            print("  " + "total".padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: " %9.3f ms", total * 1000 / Double(steps)))
+            for (shape, (seconds, count, bytes)) in byWeight.sorted(by: { $0.value.0 > $1.value.0 }) {
+                let padded = shape.padding(toLength: 60, withPad: " ", startingAt: 0)
+                print("  \(padded) " + String(format: "%9.3f ms  %4d calls  %6.1f GB/s", seconds * 1000 / Double(steps),
+                                                count / steps, Double(bytes * count) / seconds / 1e9))
+            }
             byOp = [:]
+            byWeight = [:]
         }
         var cache = lm.emptyCache()
         last = now()
@@ -159,8 +177,18 @@ struct BenchCommand: ParsableCommand {
             last = now()
             _ = try lm.forward([1], cache: &cache)
         }
-        lm.session.trace = nil
         report("per decode step (mean of 5), by op type:", steps: 5)
+        // The same at a long past: what grows with the context.
+        var long = lm.emptyCache()
+        _ = try lm.forward(Array(repeating: prompt[0], count: 1024), cache: &long)
+        byOp = [:]
+        byWeight = [:]
+        for _ in 0..<5 {
+            last = now()
+            _ = try lm.forward([1], cache: &long)
+        }
+        lm.session.trace = nil
+        report("per decode step at past 1024 (mean of 5), by op type:", steps: 5)
     }
 
     private func argmaxLast(_ logits: Tensor) -> Int {

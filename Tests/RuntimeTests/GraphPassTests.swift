@@ -33,6 +33,8 @@ struct GraphPassTests {
             "attention fusion": [ConstantFolding(), AttentionFusion()],
             "MatMul weight kernels": [ConstantFolding(), MatMulWeightFusion(minBytes: 0)],
             "all passes": GraphOptimizer.defaultPasses(),
+            "in-place KV append": [ConstantFolding(), AttentionFusion(), KVAppendRewrite()],
+            "MatMul grouping": [ConstantFolding(), MatMulWeightFusion(minBytes: 0), MatMulGrouping()],
         ]
     }
 

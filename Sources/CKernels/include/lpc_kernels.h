@@ -17,6 +17,10 @@ void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t
 /// y[i, c] = sum_j x[i, j] * w[j, c]: x [m, k], w [k, n] (ONNX MatMul layout), y [m, n].
 void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+/// Several products sharing x in one parallel region: y[p] [m, n[p]] = x [m, k] · w[p] [k, n[p]]
+/// for p < parts (Q/K/V or gate/up projections of one layer).
+void lpc_gemv_kn_multi_f32(const float *x, const float *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
+void lpc_gemv_kn_multi_f16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
 void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 
@@ -40,5 +44,8 @@ uint64_t lpc_read_bytes(const void *p, int64_t n);
 /// Makes a DYNAMIC_ARCH OpenBLAS that fell back to its generic SSE3 kernels (it predates the
 /// CPU) use its AVX-512 or AVX2 ones. Returns the core name in use. Idempotent.
 const char *lpc_tune_openblas(void);
+
+#include "lpc_attention.h"
+#include "lpc_elementwise.h"
 
 #endif

@@ -17,12 +17,14 @@ enum FusedKernels {
         table["lpc:SwiGLU"] = { ctx in [try swiGLU(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]))] }
         table["lpc:MatMulNT"] = { ctx in [try matMulNT(ctx.input(0), ctx.input(1))] }
         table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
+        table["lpc:MatMulKNGroup"] = { ctx in try matMulKNGroup(ctx) }
         table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
         table["lpc:Rotary"] = { ctx in [try rotary(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
                                                    ctx.input(2, dtypes: [.float32]), half: ctx.node.int("half") ?? 0,
                                                    axis: ctx.node.int("axis") ?? -1)] }
         table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
         table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
+        KVAppendKernel.register(into: &table)
     }
 
     // MARK: Rotary
@@ -130,9 +132,13 @@ enum FusedKernels {
         guard g.shape == u.shape else { return try Arithmetic.apply(.mul, silu(g), u) }
         let result = Tensor(uninitialized: .float32, shape: g.shape)
         let pg = g.pointer(Float.self), pu = u.pointer(Float.self), out = result.pointer(Float.self)
-        // Vectorisable exp, on this thread: in prefill OpenBLAS's threads run the matmuls around
-        // it, and waking our pool between them makes the two spin against each other.
-        VectorMath.swiGLU(pg, pu, out, g.count)
+        // C kernel (vector exp); prefill-sized inputs in chunks over the pool.
+        let count = g.count, chunk = 1 << 14
+        let tasks = (count + chunk - 1) / chunk
+        RuntimeThreads.parallelFor(tasks) { t in
+            let start = t * chunk
+            lpc_swiglu(pg + start, pu + start, out + start, Int64(min(chunk, count - start)))
+        }
         return result
     }
 
@@ -169,6 +175,38 @@ enum FusedKernels {
             throw KernelError("MatMul weights must be float32 or float16, got \(w.dtype)")
         }
         return result
+    }
+
+    // MARK: MatMulKNGroup
+
+    /// (y1, …, yp) = (x · W1, …, x · Wp): x [..., K], Wi [K, Ni] of one dtype. Decode rows run as
+    /// one grouped gemv; more rows run each product as `matMulKN` does.
+    static func matMulKNGroup(_ ctx: KernelContext) throws(KernelError) -> [Tensor] {
+        let x = try ctx.input(0)
+        let weights = try (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) }
+        guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
+              weights.allSatisfy({ $0.rank == 2 && $0.shape[0] == k && $0.dtype == first.dtype }),
+              first.dtype == .float32 || first.dtype == .float16 else {
+            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32 or float16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
+        }
+        let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
+        guard rows <= Gemv.maxRows else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
+        let results = weights.map { w -> Tensor in
+            var shape = x.shape
+            if x.rank == 1 { shape = [w.shape[1]] } else { shape[shape.count - 1] = w.shape[1] }
+            return Tensor(uninitialized: .float32, shape: shape)
+        }
+        for (w, y) in zip(weights, results) { try MatMulBLAS.checkDimensions(rows, w.shape[1], k); _ = y }
+        let sizes = weights.map { Int64($0.shape[1]) }
+        let outputs: [UnsafeMutablePointer<Float>?] = results.map { $0.pointer(Float.self) }
+        if first.dtype == .float32 {
+            let pointers: [UnsafePointer<Float>?] = weights.map { UnsafePointer($0.pointer(Float.self)) }
+            lpc_gemv_kn_multi_f32(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+        } else {
+            let pointers: [UnsafePointer<UInt16>?] = weights.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
+            lpc_gemv_kn_multi_f16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+        }
+        return results
     }
 
     // MARK: MatMulNT
@@ -323,5 +361,7 @@ struct UnsafeSendableBox<T>: @unchecked Sendable {
 
 /// Persistent state a session keeps between runs for stateful kernels.
 public final class ExecutionState: @unchecked Sendable {
+    /// The in-place KV cache of the current run, when the caller gave one.
+    public internal(set) var kvStore: KVStore?
     public init() {}
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Graph
 import TensorCore
 
@@ -12,6 +13,8 @@ enum GQAttentionKernel {
         var b = 0, h = 0, s = 0, d = 0, t = 0, dv = 0
         var kBatch = 0, kHeads = 0, kRep = 1, vBatch = 0, vHeads = 0, vRep = 1
         var maskStrides = [0, 0, 0, 0] // per [b, h, s, t]; 0 = broadcast
+        /// Elements between consecutive K (V) heads: t·d, or capacity·d for a KV-store handle.
+        var kHeadStride = 0, vHeadStride = 0
     }
 
     static func run(_ ctx: KernelContext) throws(KernelError) -> Tensor {
@@ -29,6 +32,8 @@ enum GQAttentionKernel {
         guard k.shape[3] == plan.d, v.shape[2] == plan.t else {
             throw KernelError("GQAttention shapes disagree: Q \(q.shape), K \(k.shape), V \(v.shape)")
         }
+        plan.kHeadStride = headStride(k, cache: ctx.node.string("k_cache"), ctx.state)
+        plan.vHeadStride = headStride(v, cache: ctx.node.string("v_cache"), ctx.state)
         plan.kRep = try repeatFactor(k.shape, ctx.optionalInput(4), ctx.optionalInput(5), allowzero: ctx.node.int("k_allowzero") ?? 0, name: "K")
         plan.vRep = try repeatFactor(v.shape, ctx.optionalInput(6), ctx.optionalInput(7), allowzero: ctx.node.int("v_allowzero") ?? 0, name: "V")
         for (heads, rep, batch, name) in [(plan.kHeads, plan.kRep, plan.kBatch, "K"), (plan.vHeads, plan.vRep, plan.vBatch, "V")] {
@@ -59,6 +64,15 @@ enum GQAttentionKernel {
         run(plan, q.pointer(Float.self), k.pointer(Float.self), v.pointer(Float.self),
             mask?.pointer(Float.self), result.pointer(Float.self), scale, nanToZero)
         return result
+    }
+
+    /// t·d for a contiguous K/V; the buffer's head stride when `tensor` is a handle to the named
+    /// KV-store buffer (`lpc:KVAppend` in a run with a store).
+    static func headStride(_ tensor: Tensor, cache: String?, _ state: ExecutionState?) -> Int {
+        if let cache, let buffer = state?.kvStore?.buffers[cache], buffer.storage === tensor.storage {
+            return buffer.headStride
+        }
+        return tensor.shape[2] * tensor.shape[3]
     }
 
     /// The repeat factor of `Reshape(Expand(Unsqueeze(K, 2), e), r)` for K of `shape`, after checking
@@ -116,16 +130,50 @@ enum GQAttentionKernel {
         return Tensor(slice, shape: [slice.count])
     }
 
+    /// Query rows per head up to which the C decode kernel runs (prefill keeps the loop below).
+    static let decodeRows = 8
+
+    /// Decode: each (batch, head) task runs `lpc_attention_row` (AVX-512) for its few query rows.
+    static func decode(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+                       _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, scale: Float, nanToZero: Bool) {
+        let kEffective = p.kHeads * p.kRep, vEffective = p.vHeads * p.vRep
+        let tasks = p.b * p.h
+        let body = { (task: Int) in
+            let bi = task / p.h, hi = task % p.h
+            let kHead = (kEffective == 1 ? 0 : hi) / p.kRep, vHead = (vEffective == 1 ? 0 : hi) / p.vRep
+            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.kHeadStride
+            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.vHeadStride
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 16))
+            defer { scratch.deallocate() }
+            for si in 0..<p.s {
+                let qRow = q + ((bi * p.h + hi) * p.s + si) * p.d
+                let outRow = out + ((bi * p.h + hi) * p.s + si) * p.dv
+                let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] }
+                lpc_attention_row(qRow, kBase, vBase, Int64(p.t), Int64(p.d), Int64(p.dv), maskRow, Int64(p.maskStrides[3]),
+                                  scale, outRow, scratch, nanToZero ? 1 : 0)
+            }
+        }
+        if tasks * p.s * p.t * (p.d + p.dv) >= 1 << 15 {
+            RuntimeThreads.parallelFor(tasks, body)
+        } else {
+            for task in 0..<tasks { body(task) }
+        }
+    }
+
     static func compute(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                         _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, scale: Float, nanToZero: Bool) {
         let kEffective = p.kHeads * p.kRep, vEffective = p.vHeads * p.vRep
         let tasks = p.b * p.h
         let work = tasks * p.s * p.t * (p.d + p.dv)
+        if p.s <= decodeRows {
+            decode(p, q, k, v, mask, out, scale: scale, nanToZero: nanToZero)
+            return
+        }
         let body = { (task: Int) in
             let bi = task / p.h, hi = task % p.h
             let kHead = (kEffective == 1 ? 0 : hi) / p.kRep, vHead = (vEffective == 1 ? 0 : hi) / p.vRep
-            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.t * p.d
-            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.t * p.dv
+            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.kHeadStride
+            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.vHeadStride
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 1))
             defer { scores.deallocate() }
             for si in 0..<p.s {

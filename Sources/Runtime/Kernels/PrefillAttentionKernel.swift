@@ -136,9 +136,4 @@ enum VectorMath {
         while i < n { sum += row[i]; i += 1 }
         return sum
     }
-
-    /// out[n] = g · sigmoid(g) · u (SwiGLU); sigmoid(g) = 1 / (1 + exp(-g)).
-    static func swiGLU(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { out[i] = g[i] / (1 + exp(-g[i])) * u[i] }
-    }
 }

@@ -73,10 +73,18 @@ public enum GraphOptimizer {
                 report.append("last position only: \(lastPositionOutputs.sorted().joined(separator: ", "))")
             }
         }
+        // After the fusions reached their fixed point (it needs the fused attention; the other
+        // passes do not know its op): the in-place KV append.
+        if passes == nil, try KVAppendRewrite().apply(to: &graph, context: context) {
+            report.append("in-place KV append")
+        }
         if weights != .f32 {
             if try WeightConversion(storage: weights).apply(to: &graph, context: context) {
                 report.append("weights converted to \(weights.rawValue)")
             }
+        }
+        if passes == nil, try MatMulGrouping().apply(to: &graph, context: context) {
+            report.append("MatMul grouping: \(graph.nodes.count) nodes")
         }
         return (graph, report)
     }

@@ -1,0 +1,29 @@
+#ifndef LPC_SIMD_MATH_H
+#define LPC_SIMD_MATH_H
+#include <immintrin.h>
+
+// Shared AVX-512 math for the C kernels (internal header).
+
+// exp(x): 2^n · p(r), x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial (relative error
+// ~2e-7); x below -87 gives 0 (-inf too), above ~88.7 +inf, NaN stays NaN.
+__attribute__((target("avx512f")))
+static inline __m512 lpc_exp512(__m512 x) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 ln2hi = _mm512_set1_ps(0.693359375f), ln2lo = _mm512_set1_ps(-2.12194440e-4f);
+    __m512 xc = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); // NaN stays NaN
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, ln2hi, xc);
+    r = _mm512_fnmadd_ps(n, ln2lo, r);
+    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512 result = _mm512_scalef_ps(p, n);
+    // Inputs below the clamp (including -inf) underflow to 0.
+    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+    return _mm512_mask_mov_ps(result, tiny, _mm512_setzero_ps());
+}
+
+#endif
