@@ -56,14 +56,17 @@ struct PrefillAttentionTests {
             let (b, h, kvh, s, d) = (shape.b, shape.h, shape.kvh, shape.s, shape.d)
             let t = s + shape.past
             let kb = shape.kBatch1 ? 1 : b
-            let q = Self.random(b * h * s * d, seed: 1), k = Self.random(kb * kvh * t * d, seed: 2)
-            let v = Self.random(kb * kvh * t * d, seed: 3)
+            // K/V heads `capacity` rows apart, as in a KV-store buffer (only the first t are read).
+            let capacity = t + 5
+            let q = Self.random(b * h * s * d, seed: 1), k = Self.random(kb * kvh * capacity * d, seed: 2)
+            let v = Self.random(kb * kvh * capacity * d, seed: 3)
             for kind in MaskKind.allCases {
                 let mask = Self.mask(kind, b: b, h: h, s: s, t: t)
                 var plan = GQAttentionKernel.Plan()
                 (plan.b, plan.h, plan.s, plan.d, plan.t, plan.dv) = (b, h, s, d, t, d)
                 (plan.kBatch, plan.kHeads, plan.kRep, plan.vBatch, plan.vHeads, plan.vRep) = (kb, kvh, h / kvh, kb, kvh, h / kvh)
                 plan.maskStrides = mask?.1 ?? [0, 0, 0, 0]
+                (plan.kHeadStride, plan.vHeadStride) = (capacity * d, capacity * d)
                 #expect(PrefillAttention.canRun(plan))
                 for nanToZero in [false, true] {
                     for maxScore in [1 << 19, 64] { // 64: blocks of 16 rows, several per group

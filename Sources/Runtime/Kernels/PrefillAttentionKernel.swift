@@ -10,6 +10,7 @@ import TensorCore
 /// in blocks of rows so S stays small. The mask M is added as given (causal, padding, sliding
 /// window: whatever the export built), so results match `GQAttentionKernel.compute` (its
 /// reference twin) up to summation order. Decode (few rows) stays on the row kernel.
+/// K and V heads start `kHeadStride` / `vHeadStride` apart (t·d, or a KV-store buffer's capacity·d).
 enum PrefillAttention {
     /// Fewer query rows than this go to the row-at-a-time kernel.
     static let minRows = 8
@@ -38,8 +39,8 @@ enum PrefillAttention {
         for bi in 0..<p.b {
             for g in 0..<p.kHeads {
                 let qg = q + (bi * p.h + g * rep) * p.s * p.d                     // [rep·s, d]
-                let kg = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + g) * p.t * p.d  // [t, d]
-                let vg = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + g) * p.t * p.dv // [t, dv]
+                let kg = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + g) * p.kHeadStride  // [t, d]
+                let vg = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + g) * p.vHeadStride // [t, dv]
                 let og = out + (bi * p.h + g * rep) * p.s * p.dv                  // [rep·s, dv]
                 var r0 = 0
                 while r0 < rows {
