@@ -40,7 +40,8 @@ struct AttentionRowTests {
     }
 
     /// `lpc_swiglu` (AVX-512, polynomial exp) against its scalar twin over odd lengths and a wide
-    /// range of gates (saturation both ways). Tolerance atol 1e-6 + rtol 1e-5.
+    /// range of gates (saturation both ways). Tolerance atol 1e-7 + rtol 6e-7 (exp ~2 ulp, then a
+    /// division and a product): a looser one let a truncated exp polynomial through.
     @Test func swiGLUMatchesReference() {
         for n in [1, 15, 16, 17, 100, 1536, 4099] {
             var g = FusedKernelTests.random(n, seed: UInt64(n)).map { $0 * 8 }
@@ -50,7 +51,7 @@ struct AttentionRowTests {
             lpc_swiglu(g, u, &fast, Int64(n))
             lpc_swiglu_reference(g, u, &reference, Int64(n))
             for i in 0..<n {
-                let ok = abs(fast[i] - reference[i]) <= 1e-6 + 1e-5 * abs(reference[i])
+                let ok = abs(fast[i] - reference[i]) <= 1e-7 + 6e-7 * abs(reference[i])
                 #expect(ok, "n \(n) [\(i)] g \(g[i]): \(fast[i]) vs \(reference[i])")
                 if !ok { return }
             }
