@@ -54,7 +54,7 @@ class Experiment:
         self.a = args
         self.out = Path(args.out)
         self.data = Path(args.data)
-        self.cache = self.out / "cache"
+        self.cache = Path(args.cache) if args.cache else self.out / "cache"
         self.runs = self.out / ("validation" if args.validation else "runs")
         self.runs.mkdir(parents=True, exist_ok=True)
         self.log = self.out / "log.jsonl"
@@ -63,10 +63,11 @@ class Experiment:
         self.env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
 
     # -- running lpc ------------------------------------------------------------------------------
-    def lpc(self, argv: list[str], log_file: Path, what: str) -> float:
+    def lpc(self, argv: list[str], log_file: Path, what: str, stdout: Path | None = None) -> float:
+        """Runs lpc with stderr (and stdout, unless `stdout` names a file for it) into log_file."""
         t = now()
-        with log_file.open("w") as f:
-            r = subprocess.run([self.a.lpc] + argv, stdout=f, stderr=subprocess.STDOUT, env=self.env)
+        with log_file.open("w") as f, (stdout.open("w") if stdout else open(os.devnull, "w")) as so:
+            r = subprocess.run([self.a.lpc] + argv, stdout=so if stdout else f, stderr=f, env=self.env)
         seconds = now() - t
         with self.log.open("a") as f:
             f.write(json.dumps({"what": what, "argv": argv, "seconds": round(seconds, 2), "status": r.returncode,
@@ -113,10 +114,7 @@ class Experiment:
             seconds[f"eval-{split}"] = self.lpc(
                 ["eval", "--head", str(d / "head"), "--data", self.split(split), "--format", "json",
                  "--pairs-out", str(d / f"pairs-{split}.jsonl")] + self.common(),
-                d / f"eval-{split}.log", f"{name} eval {split}")
-            # lpc eval writes the JSON report on stdout, which went to the log with stderr lines
-            text = (d / f"eval-{split}.log").read_text()
-            (d / f"eval-{split}.json").write_text(text[text.index("{"):text.rindex("}") + 1] + "\n")
+                d / f"eval-{split}.log", f"{name} eval {split}", stdout=d / f"eval-{split}.json")
         config = {"name": name, "objective": objective, "lpc": lpc, "seed": seed, "train": train,
                   "codes": (codes or a.codes) if lpc else None, "evals": list(evals), "seconds": seconds,
                   "settings": {k: getattr(a, k) for k in DEFAULTS} | {"gumbel_temperature_end": a.gumbel_temperature_end}}
@@ -139,7 +137,7 @@ class Experiment:
 
     # -- stages ---------------------------------------------------------------------------------
     def features(self):
-        splits = ["train", "validation", "eval", "train_flip50", "eval_flip50"]
+        splits = ["train", "validation"] if self.a.validation else ["train", "validation", "eval", "train_flip50", "eval_flip50"]
         for s in splits:
             marker = self.cache / f".features-{s}-{self.a.max_length}"
             if marker.exists():
@@ -217,11 +215,11 @@ class Experiment:
                             "--max-tokens", str(self.a.steer_tokens), "--format", "jsonl"]
                     if code is not None:
                         argv += ["--head", str(head_run / "head"), "--code", code]
-                    log = out / "last.log"
+                    log, jsonl = out / "last.log", out / "last.jsonl"
                     t = now()
-                    self.lpc(argv, log, f"steer {cond}")
+                    self.lpc(argv, log, f"steer {cond}", stdout=jsonl)
                     text, chosen = "", None
-                    for line in log.read_text().splitlines():
+                    for line in jsonl.read_text().splitlines():
                         if not line.startswith("{"):
                             continue
                         o = json.loads(line)
@@ -260,6 +258,7 @@ def main():
     ap.add_argument("--stages", default="features,main,noise,ksweep,steer,determinism,report")
     ap.add_argument("--data", default=str(ROOT / "data/population"))
     ap.add_argument("--out", default=str(ROOT / "out/experiment"))
+    ap.add_argument("--cache", default="", help="feature cache folder (default OUT/cache)")
     ap.add_argument("--lpc", default=str(ROOT / ".build/release/lpc"))
     ap.add_argument("--model", default=str(ROOT / "models/SmolLM2-135M-Instruct"))
     ap.add_argument("--validation", action="store_true", help="score on the validation split (tuning)")

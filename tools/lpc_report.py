@@ -305,7 +305,8 @@ def main():
             if not names:
                 continue
             prim = "prior" if v == "lpc" else "none"
-            clean = main_acc.get((o, v), [])
+            # the clean runs of the same seeds, so both columns average the same seeds
+            clean = [R.acc(f"{o}-{v}-s{n.rsplit('-s', 1)[1]}", prim) for n in names]
             noisy = [R.acc(n, prim) for n in names]
             flip_nmi_p, flip_nmi_q, flip_acc = [], [], []
             for n in names:
@@ -357,7 +358,7 @@ def main():
         mu = {p: statistics.mean(v) for p, v in allv.items()}
         sd = {p: (statistics.pstdev(v) or 1.0) for p, v in allv.items()}
         z = [[statistics.mean([(r["scores"][p] - mu[p]) / sd[p] for r in steer if r["condition"] == c]) for p in pops] for c in conds]
-        add(f"Head `{Path(meta['head']).parent.name}`; {len(meta['prompts'])} eval prompts (2 per topic), greedy decoding, "
+        add(f"Head `{Path(meta['head']).parent.name}`; {len(meta['prompts'])} eval prompts (round-robin over topics), greedy decoding, "
             f"≤ {meta['max_tokens']} tokens; conditions: no head (the reference model), each of the head's {len(meta['codes'])} most used codes "
             f"(`--code k`), and `--code auto`. Cells: mean population score, z-scored per population over all outputs "
             f"(higher = that population likes it more).\n")
@@ -443,6 +444,25 @@ def main():
             f"**{d['head_bytes_identical']}**, per-pair eval records identical: **{d['pair_records_identical']}**.")
     add("")
     (rep / "report.md").write_text("\n".join(md) + "\n")
+
+    # ---------------------------------------------------------------- README summary (numbers only)
+    summary = ["### Headline results (issue 6 experiment, small scale)\n"]
+    cells = []
+    for o in OBJ:
+        b, l = main_acc.get((o, "base"), []), main_acc.get((o, "lpc"), [])
+        if any(x is not None for x in b) or any(x is not None for x in l):
+            cells.append(f"{NAME[o]} {ms(b)} → {ms(l)}")
+    n_train = manifest.get("splits", {}).get("train", {}).get("pairs", "?")
+    n_eval = manifest.get("splits", {}).get("eval", {}).get("pairs", "?")
+    summary.append(
+        f"On a synthetic population preference set built from SmolLM2-135M-Instruct's own answers "
+        f"({n_train} train / {n_eval} held-out pairs, 5 annotator populations with conflicting tastes tied to the "
+        f"prompt's topic), held-out accuracy without → with LPC (prior code, mean ± sd over seeds, %): "
+        + "; ".join(cells) + ". "
+        + ("Code ↔ population NMI (prior code): " + "; ".join(f"{NAME[o]} {ms(v[0], False)}" for o, v in nmis.items()) + ". " if nmis else "")
+        + "Full tables, the noise test, the K sweep and steering: `docs/experiment/report.md` "
+        "(`tools/lpc_experiment.py --seed 1`).")
+    (rep / "README-summary.md").write_text("\n".join(summary) + "\n")
     print(f"wrote {rep / 'report.md'}")
 
 

@@ -2,14 +2,15 @@
 """Builds the population preference set of the LPC experiment (issue 6) from SmolLM2's own answers.
 
 Usage:  PY=$(tools/venv.sh); $PY tools/make_population_data.py [--model DIR] [--out DIR] [--seed 1234]
-            [--max-new-tokens 48] [--batch 32] [--workers 2] [--threads 1] [--limit N]
+            [--max-new-tokens 40] [--batch 32] [--workers 4] [--threads 1] [--limit 20]
 
-1. Prompts: the 215 prompts of tools/make_preference_data.py, each with its `source` (topic).
+1. Prompts: the first `--limit` (20) of each source's prompts in tools/make_preference_data.py
+   (100 of its 215), each with its `source` (topic).
 2. Answers: for every prompt, one sampled answer under each HIDDEN style instruction (STYLES: one
    short sentence / in detail / bulleted list / casual / formal), appended to the user message for
    generation only: the stored prompt is the plain prompt. SmolLM2-135M-Instruct
    (models/SmolLM2-135M-Instruct-hf, transformers, CPU, chat template, temperature 0.8, top-k
-   50, at most 48 new tokens, seeded per batch), batched (32) with left padding, batches grouped
+   50, at most 40 new tokens, seeded per batch), batched (32) with left padding, batches grouped
    by style so short styles stop early, shared by `--workers` one-thread processes (the answers
    do not depend on the number of workers). Answers cut by the token limit end at their last complete sentence or line.
 3. Pairs: every two answers of a prompt, judged by the population tied to the prompt's source
@@ -211,14 +212,15 @@ def main():
     ap.add_argument("--model", default=str(ROOT / "models/SmolLM2-135M-Instruct-hf"))
     ap.add_argument("--out", default=str(ROOT / "data/population"))
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--max-new-tokens", type=int, default=40)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--batch", type=int, default=32, help="sequences per generate() call")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    ap.add_argument("--workers", type=int, default=2,
+    ap.add_argument("--workers", type=int, default=4,
                     help="generation processes (a busy shared machine gives 2 one-thread processes more than 1 two-thread one)")
     ap.add_argument("--top-k", type=int, default=50)
-    ap.add_argument("--limit", type=int, default=0, help="only the first N prompts of each source (smoke test)")
+    ap.add_argument("--limit", type=int, default=20,
+                    help="the first N prompts of each source (0: all 215); 20 keeps generation near 15 min on a busy, shared 2-core machine")
     ap.add_argument("--answers", default="", help="reuse answers.jsonl from an earlier run (no generation)")
     args = ap.parse_args()
 
