@@ -34,7 +34,9 @@ DESCRIPTIONS = {
 
 LIST_LINE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+\S", re.MULTILINE)
 WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019]*")
-CONTRACTION = re.compile(r"\b[A-Za-z]+['\u2019](?:s|re|ve|ll|d|m|t)\b", re.IGNORECASE)
+# Contractions, not possessives: n't 're 've 'll 'd 'm anywhere, 's only after pronoun-like words.
+CONTRACTION = re.compile(r"\b(?:[A-Za-z]+['\u2019](?:re|ve|ll|d|m|t)|(?:it|that|what|there|here|he|she|let|who|where|how)['\u2019]s)\b",
+                         re.IGNORECASE)
 EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 CHATTY = {
     "hey", "hi", "yeah", "yep", "gonna", "wanna", "gotta", "cool", "awesome", "lol", "super",
@@ -110,4 +112,5 @@ if __name__ == "__main__":
     assert judge("concise", short, long_)[0] == 0 and judge("elaborate", short, long_)[0] == 1
     assert judge("lists", lst, long_)[0] == 0 and judge("elaborate", lst, long_)[0] == 1
     assert judge("casual", casual, formal)[0] == 0 and judge("formal", casual, formal)[0] == 1
+    assert casual_markers("The Earth's atmosphere") == 0 and casual_markers("It's what's left, don't go") == 3
     print("lpc_annotators: self-check passed")

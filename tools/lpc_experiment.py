@@ -10,6 +10,7 @@ tools/make_population_data.py):
 
 Stages (each skips runs already finished, so the command can be re-run after an interruption):
   features  extract and cache backbone features of every split once (`lpc features`)
+  main1     main for the first seed only (so an interrupted run already has every part)
   main      DPO, SimPO, IPO, each with and without LPC, seeds S, S+1, S+2 -> held-out accuracy
             (ties 1/2) with the prior's code, the posterior's code and no code, per-pair codes
   noise     the same trained on train_flip50 (50% of pairs flipped, " [FLIP]" on their prompts),
@@ -79,7 +80,7 @@ class Experiment:
 
     def common(self) -> list[str]:
         return ["--model", self.a.model, "--cache", str(self.cache), "--reference", "cached",
-                "--max-length", str(self.a.max_length)]
+                "--max-length", str(self.a.max_length), "--max-prompt-length", str(self.a.max_length // 2)]
 
     def split(self, name: str) -> str:
         path = self.data / f"{name}.jsonl"
@@ -137,23 +138,28 @@ class Experiment:
 
     # -- stages ---------------------------------------------------------------------------------
     def features(self):
+        """Each split's features once (distinct data => distinct cache entries, so --jobs at a time)."""
         splits = ["train", "validation"] if self.a.validation else ["train", "validation", "eval", "train_flip50", "eval_flip50"]
-        for s in splits:
+        self.cache.mkdir(parents=True, exist_ok=True)
+
+        def one(s):
             marker = self.cache / f".features-{s}-{self.a.max_length}"
             if marker.exists():
-                continue
-            self.cache.mkdir(parents=True, exist_ok=True)
+                return
             sec = self.lpc(["features", "--model", self.a.model, "--data", self.split(s), "--cache-dir", str(self.cache),
-                            "--max-length", str(self.a.max_length)], self.out / f"features-{s}.log", f"features {s}")
+                            "--max-length", str(self.a.max_length), "--max-prompt-length", str(self.a.max_length // 2)], self.out / f"features-{s}.log", f"features {s}")
             marker.write_text(f"{sec:.1f}\n")
             print(f"  features {s}: {sec:.0f}s", flush=True)
+        with ThreadPoolExecutor(self.a.jobs) as pool:
+            list(pool.map(one, splits))
 
     def main_runs(self, seeds=None):
         jobs = []
         for seed in seeds or self.seeds:  # seed outermost: an interrupted run has complete rows
             for o in self.a.objectives:
                 for lpc in (True, False):
-                    jobs.append((f"{o}-{'lpc' if lpc else 'base'}-s{seed}", dict(objective=o, lpc=lpc, seed=seed)))
+                    if ("lpc" if lpc else "base") in self.a.variants:
+                        jobs.append((f"{o}-{'lpc' if lpc else 'base'}-s{seed}", dict(objective=o, lpc=lpc, seed=seed)))
         self.parallel(jobs)
 
     def noise(self, seeds=None):
@@ -255,7 +261,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--seed", type=int, default=1, help="first seed; runs use S, S+1, ... (--n-seeds)")
     ap.add_argument("--n-seeds", type=int, default=3)
-    ap.add_argument("--stages", default="features,main,noise,ksweep,steer,determinism,report")
+    ap.add_argument("--stages", default="features,main1,noise1,ksweep,steer,main,noise,determinism,report",
+                    help="in this order; main1/noise1 = the first seed only, so a time-boxed run has every part early")
     ap.add_argument("--data", default=str(ROOT / "data/population"))
     ap.add_argument("--out", default=str(ROOT / "out/experiment"))
     ap.add_argument("--cache", default="", help="feature cache folder (default OUT/cache)")
@@ -265,11 +272,12 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="lpc runs at a time")
     ap.add_argument("--threads", type=int, default=1, help="OpenBLAS threads per lpc run")
     ap.add_argument("--objectives", default=",".join(OBJECTIVES))
+    ap.add_argument("--variants", default="lpc,base", help="main runs: with LPC (lpc), without (base), or both")
     ap.add_argument("--noise-objectives", default="dpo")
     ap.add_argument("--ksweep-seeds", type=int, default=1)
-    ap.add_argument("--steer-codes", type=int, default=8, help="at most this many codes (the most used)")
-    ap.add_argument("--steer-prompts", type=int, default=10)
-    ap.add_argument("--steer-tokens", type=int, default=48)
+    ap.add_argument("--steer-codes", type=int, default=6, help="at most this many codes (the most used)")
+    ap.add_argument("--steer-prompts", type=int, default=5)
+    ap.add_argument("--steer-tokens", type=int, default=40)
     ap.add_argument("--report", default=str(ROOT / "docs/experiment"))
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)

@@ -217,7 +217,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32, help="sequences per generate() call")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     ap.add_argument("--workers", type=int, default=4,
-                    help="generation processes (a busy shared machine gives 2 one-thread processes more than 1 two-thread one)")
+                    help="generation processes, one torch thread each (on a busy shared machine several one-thread processes get more CPU than one multi-thread one)")
     ap.add_argument("--top-k", type=int, default=50)
     ap.add_argument("--limit", type=int, default=20,
                     help="the first N prompts of each source (0: all 215); 20 keeps generation near 15 min on a busy, shared 2-core machine")
@@ -234,6 +234,9 @@ def main():
     gen_seconds = None
     if args.answers:
         answers = [json.loads(l) for l in Path(args.answers).read_text().splitlines() if l.strip()]
+        old = Path(args.answers).with_name("manifest.json")  # keep the generation's time
+        if old.exists():
+            gen_seconds = json.loads(old.read_text()).get("generation_seconds")
     else:
         if not Path(args.model, "config.json").exists():
             sys.exit(f"no HF model folder at {args.model}; run tools/make_smollm2.py or pass --model")
