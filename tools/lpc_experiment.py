@@ -193,6 +193,9 @@ class Experiment:
                 if p[key] is not None:
                     usage[p[key]] = usage.get(p[key], 0) + 1
         codes = sorted(sorted(usage, key=lambda k: (-usage[k], k))[:self.a.steer_codes])
+        # With collapsed codes (one or two used), add unused codes (lowest indices) for contrast:
+        # they show whether the codebook vectors steer at all. Marked "(unused)" in the tables.
+        unused = [k for k in range(self.a.codes) if k not in usage][:max(0, self.a.steer_min_codes - len(codes))]
         # N eval prompts, round-robin over sources in file order (deterministic).
         rows = [json.loads(l) for l in Path(self.split(self.eval_split)).read_text().splitlines() if l]
         by_source: dict[str, list[str]] = {}
@@ -205,7 +208,8 @@ class Experiment:
             for s in sorted(by_source):
                 if i < len(by_source[s]) and len(prompts) < self.a.steer_prompts:
                     prompts.append((s, by_source[s][i]))
-        conditions = [("none", None)] + [(f"code {k}", str(k)) for k in codes] + [("auto", "auto")]
+        conditions = ([("none", None)] + [(f"code {k}", str(k)) for k in codes]
+                      + [(f"code {k} (unused)", str(k)) for k in unused] + [("auto", "auto")])
         results_file = out / "outputs.jsonl"
         done = {}
         if results_file.exists():
@@ -239,7 +243,7 @@ class Experiment:
                          "seconds": round(now() - t, 2)}
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
                     f.flush()
-        (out / "meta.json").write_text(json.dumps({"head": str(head_run / "head"), "codes": codes, "usage": usage,
+        (out / "meta.json").write_text(json.dumps({"head": str(head_run / "head"), "codes": codes, "unused_codes": unused, "usage": usage,
                                                    "prompts": prompts, "max_tokens": self.a.steer_tokens,
                                                    "decoding": "greedy"}, indent=1) + "\n")
         print(f"  steering: {len(conditions)} conditions x {len(prompts)} prompts", flush=True)
@@ -276,6 +280,7 @@ def main():
     ap.add_argument("--noise-objectives", default="dpo")
     ap.add_argument("--ksweep-seeds", type=int, default=1)
     ap.add_argument("--steer-codes", type=int, default=6, help="at most this many codes (the most used)")
+    ap.add_argument("--steer-min-codes", type=int, default=3, help="pad with unused codes up to this many")
     ap.add_argument("--steer-prompts", type=int, default=5)
     ap.add_argument("--steer-tokens", type=int, default=40)
     ap.add_argument("--report", default=str(ROOT / "docs/experiment"))
