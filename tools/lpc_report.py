@@ -359,8 +359,10 @@ def main():
         sd = {p: (statistics.pstdev(v) or 1.0) for p, v in allv.items()}
         z = [[statistics.mean([(r["scores"][p] - mu[p]) / sd[p] for r in steer if r["condition"] == c]) for p in pops] for c in conds]
         add(f"Head `{Path(meta['head']).parent.name}`; {len(meta['prompts'])} eval prompts (round-robin over topics), greedy decoding, "
-            f"≤ {meta['max_tokens']} tokens; conditions: no head (the reference model), each of the head's {len(meta['codes'])} most used codes "
-            f"(`--code k`), and `--code auto`. Cells: mean population score, z-scored per population over all outputs "
+            f"≤ {meta['max_tokens']} tokens; conditions: no head (the reference model), the codes the head uses on the eval split "
+            f"(argmax of prior or posterior: {', '.join(f'{k} ({n} times)' for k, n in sorted(((int(k), n) for k, n in meta['usage'].items()), key=lambda t: -t[1]))}), "
+            f"{'unused codes ' + ', '.join(map(str, meta.get('unused_codes', []))) + ' for contrast, ' if meta.get('unused_codes') else ''}"
+            f"each with `--code k`, and `--code auto`. Cells: mean population score, z-scored per population over all outputs "
             f"(higher = that population likes it more).\n")
         add("| condition | n | " + " | ".join(pops) + " | words | list lines | casual markers |")
         add("|---|---|" + "---|" * (len(pops) + 3))
@@ -417,6 +419,17 @@ def main():
                 f"{s['kl_weight'] if d['lpc'] else '–'} | {f('prior')} | {f('posterior')} | {f('none')} | "
                 f"{f'{ppl:.2f}' if d['lpc'] and ppl is not None else '–'} |")
         add("")
+        if any_run:
+            keys = ("epochs", "lr", "gumbel_temperature", "kl_weight", "codes")
+            chosen = sorted({tag for tag, d, _ in tune if d["lpc"] and all(d["settings"][k] == any_run["settings"][k] for k in keys)})
+            ppls = [r["metrics"].get("codes/perplexity") for _, d, r in tune if d["lpc"]]
+            collapsed = sum(1 for x in ppls if x is not None and x < 1.05)
+            n_val = len(R.rows["validation"])
+            add(f"The main runs use the settings of config {', '.join(chosen) or '(none of the above)'} "
+                f"(the best validation accuracy with LPC; ties broken towards the smaller learning rate). "
+                f"{collapsed} of {len(ppls)} LPC settings tried ended with collapsed codes (code perplexity < 1.05). "
+                f"One validation pair is {100 / max(1, n_val):.1f} points: these differences are within noise. "
+                f"One epoch was a time constraint (about 6 min per run on the shared machine), not a tuning result.\n")
     else:
         add("No tuning runs found.\n")
 
