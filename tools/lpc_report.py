@@ -456,10 +456,8 @@ def main():
         add(f"- Determinism: `{d['rerun']}` re-trained `{d['run']}` with the same seed: head bytes identical: "
             f"**{d['head_bytes_identical']}**, per-pair eval records identical: **{d['pair_records_identical']}**.")
     add("")
-    (rep / "report.md").write_text("\n".join(md) + "\n")
-
-    # ---------------------------------------------------------------- README summary (numbers only)
-    summary = ["### Headline results (issue 6 experiment, small scale)\n"]
+    # ---------------------------------------------------------------- headline numbers (top of the report)
+    summary = ["## Headline numbers\n"]
     cells = []
     for o in OBJ:
         b, l = main_acc.get((o, "base"), []), main_acc.get((o, "lpc"), [])
@@ -473,9 +471,10 @@ def main():
         f"prompt's topic), held-out accuracy without → with LPC (prior code, mean ± sd over seeds, %): "
         + "; ".join(cells) + ". "
         + ("Code ↔ population NMI (prior code): " + "; ".join(f"{NAME[o]} {ms(v[0], False)}" for o, v in nmis.items()) + ". " if nmis else "")
-        + "Full tables, the noise test, the K sweep and steering: `docs/experiment/report.md` "
-        "(`tools/lpc_experiment.py --seed 1`).")
-    (rep / "README-summary.md").write_text("\n".join(summary) + "\n")
+        + "Details below.")
+    summary.append("")
+    md[2:2] = summary  # after the title and the intro line
+    (rep / "report.md").write_text("\n".join(md) + "\n")
     print(f"wrote {rep / 'report.md'}")
 
 
