@@ -270,13 +270,13 @@ def main():
         if names:
             pts.append((k, names))
     if pts:
-        add("| K | n | prior code | posterior code | NMI prior code | code perplexity |")
-        add("|---|---|---|---|---|---|")
+        add("| K | n | prior code | posterior code | NMI prior code | codes used (prior argmax) | code perplexity |")
+        add("|---|---|---|---|---|---|---|")
         for k, names in pts:
             nm = [nmi([r["prior_code"] for r in R.pairs(n)], [ann.POPULATION_OF_SOURCE[r["source"]] for r in R.pairs(n)]) for n in names]
             ppl = [R.report(n)["metrics"].get("codes/perplexity") for n in names]
             add(f"| {k} | {len(names)} | {ms([R.acc(n, 'prior') for n in names])} | {ms([R.acc(n, 'posterior') for n in names])} | "
-                f"{ms(nm, False)} | {ms(ppl, False)} |")
+                f"{ms(nm, False)} | {', '.join(str(len({r['prior_code'] for r in R.pairs(n)})) for n in names)} | {ms(ppl, False)} |")
         add("")
         base = [R.acc(f"dpo-base-s{s}", "none") for s in seeds if R.has(f"dpo-base-s{s}")]
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -448,8 +448,9 @@ def main():
     for e in log:
         by_kind[e["argv"][0]] += e["seconds"]
     add(f"- time inside `lpc` (sum over calls, {len(log)} calls): {total_lpc / 60:.1f} min "
-        f"({', '.join(f'{k} {v / 60:.1f} min' for k, v in sorted(by_kind.items()))}); runs went two at a time on a "
-        f"2-core machine shared with other builds, one OpenBLAS thread each.")
+        f"({', '.join(f'{k} {v / 60:.1f} min' for k, v in sorted(by_kind.items()))}); runs went `--jobs` at a time on a "
+        f"2-core machine shared with three other helpers' builds and tests (load average 6–14), one OpenBLAS thread each, "
+        f"so wall times are not throughput figures.")
     det = out / "determinism.json"
     if det.exists():
         d = json.loads(det.read_text())
