@@ -451,6 +451,22 @@ def main():
         f"({', '.join(f'{k} {v / 60:.1f} min' for k, v in sorted(by_kind.items()))}); runs went `--jobs` at a time on a "
         f"2-core machine shared with three other helpers' builds and tests (load average 6–14), one OpenBLAS thread each, "
         f"so wall times are not throughput figures.")
+    # Data determinism: rebuild the pairs, splits and flips from the stored answers and compare bytes.
+    if (data / "answers.jsonl").exists() and manifest:
+        import make_population_data as mpd
+        items = mpd.prompts()
+        if manifest.get("prompts", 0) < len(items):
+            per = manifest["prompts"] // len(ann.POPULATION_OF_SOURCE)
+            items = [it for s_ in ann.POPULATION_OF_SOURCE for it in [i for i in items if i["source"] == s_][:per]]
+        answers = jl(data / "answers.jsonl")
+        splits, _ = mpd.make_pairs(items, answers, mpd.split_prompts(items, manifest["seed"]))
+        splits["train_flip50"] = mpd.flip_variant(splits["train"], manifest["seed"])
+        splits["eval_flip50"] = mpd.flip_variant(splits["eval"], manifest["seed"] + 1)
+        same = {name: "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) == (data / f"{name}.jsonl").read_text()
+                for name, rows in splits.items()}
+        add(f"- Data determinism: pairs, splits and flips rebuilt from the stored answers (`answers.jsonl`) are "
+            f"byte-identical to the data files: {', '.join(f'{k} {v}' for k, v in same.items())}. (The sampling of the "
+            f"answers themselves is seeded per batch but was not re-run here: it takes ~12 min.)")
     det = out / "determinism.json"
     if det.exists():
         d = json.loads(det.read_text())
