@@ -25,6 +25,9 @@ Usage:  PY=$(tools/venv.sh); $PY tools/make_population_data.py [--model DIR] [--
 Writes OUT/{train,validation,eval,train_flip50,eval_flip50}.jsonl, OUT/answers.jsonl (every generated answer
 with its style) and OUT/manifest.json. Each pair line: {"prompt", "chosen", "rejected", "source",
 "meta": {"population", "prompt_id", "chosen_style", "rejected_style", "margin", ...}}.
+Measured (seed 1234, defaults, 4 workers on the shared 2-core machine at load average 10-14): 701 s
+of generation; 500 answers (26% ended by EOS, mean 36 tokens); 526 pairs after dropping 474 under
+the margins: train 324 (57 prompts), validation 76 (15), eval 126 (22).
 Deterministic for a given seed, model and library versions (torch seeded per batch; the judging,
 split and flips are pure functions of the answers and the seed).
 """
