@@ -12,6 +12,17 @@ public protocol PairFeatureSource: AnyObject {
     func batch(_ pairs: [Int]) throws -> PreferenceBatch
     /// Pair i's `source` label, nil when the data has none.
     func source(ofPair i: Int) -> String?
+    /// Pair i's line in its data file (1-based), nil when unknown (default).
+    func line(ofPair i: Int) -> Int?
+}
+
+extension PairFeatureSource {
+    public func line(ofPair i: Int) -> Int? { nil }
+}
+
+extension CachedPairFeatures {
+    /// Pairs the loader skipped leave gaps, so the pair index and the line can differ.
+    public func line(ofPair i: Int) -> Int? { featureSet.pairs[i].line }
 }
 
 /// Features held in one `PreferenceBatch` (tests, benchmarks, small sets).
@@ -59,6 +70,41 @@ public struct CodeChoiceResult: Sendable, Equatable {
     }
 }
 
+/// One evaluated pair (`lpc eval --pairs-out`): which codes the prior and the posterior pick for it,
+/// and its rewards and accuracy under each code choice. For analyses across pairs (code ↔ source
+/// association, per-pair agreement between runs).
+public struct PairRecord: Sendable, Equatable {
+    /// Index of the pair in the evaluated set (after the loader's skips).
+    public var pair: Int
+    /// Line in the data file, when the source knows it.
+    public var line: Int?
+    public var source: String?
+    /// argmax p(z|x) and argmax q(z|x, y_w ≻ y_l); nil without LPC.
+    public var priorCode: Int?
+    public var posteriorCode: Int?
+    /// Per choice name ("prior", "posterior", "none"): (r_chosen, r_rejected) and accuracy (1, ½, 0).
+    public var rewards: [String: (chosen: Double, rejected: Double)] = [:]
+    public var correct: [String: Double] = [:]
+
+    public static func == (a: PairRecord, b: PairRecord) -> Bool {
+        a.pair == b.pair && a.line == b.line && a.source == b.source && a.priorCode == b.priorCode
+            && a.posteriorCode == b.posteriorCode && a.correct == b.correct
+            && a.rewards.mapValues { [$0.chosen, $0.rejected] } == b.rewards.mapValues { [$0.chosen, $0.rejected] }
+    }
+
+    /// One JSON object (a line of `--pairs-out`).
+    public var json: [String: Any] {
+        var o: [String: Any] = [
+            "pair": pair, "line": line.map { $0 as Any } ?? NSNull(), "source": source.map { $0 as Any } ?? NSNull(),
+            "prior_code": priorCode.map { $0 as Any } ?? NSNull(),
+            "posterior_code": posteriorCode.map { $0 as Any } ?? NSNull(),
+        ]
+        o["rewards"] = rewards.mapValues { [finite($0.chosen), finite($0.rejected)] }
+        o["correct"] = correct
+        return o
+    }
+}
+
 /// Per-`source` accuracy and code histograms.
 public struct SourceResult: Sendable, Equatable {
     public var pairs = 0
@@ -91,6 +137,18 @@ public struct EvaluationReport: Sendable {
     public var posteriorCodes: [Int]
     /// Per `source` label, when the data has them (sorted by name in outputs).
     public var sources: [String: SourceResult] = [:]
+    /// One record per pair, in pair order, when asked for (`evaluatePreferences(…, records: true)`).
+    public var pairRecords: [PairRecord] = []
+
+    /// The pair records as JSON Lines (one object per line, keys sorted).
+    public func pairRecordsJSONL() throws -> Data {
+        var out = Data()
+        for r in pairRecords {
+            out += try JSONSerialization.data(withJSONObject: r.json, options: [.sortedKeys, .withoutEscapingSlashes])
+            out += Data("\n".utf8)
+        }
+        return out
+    }
 
     public var useLPC: Bool { config.useLPC }
     public var primaryChoice: String { useLPC ? "prior" : "none" }
@@ -192,7 +250,9 @@ fileprivate func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " :
 /// Held-out preference evaluation of a head on cached features: accuracy with the prior's code,
 /// the posterior's code and no code (ties ½), reward margins, KL, code usage, per-source results.
 /// Deterministic (no noise, no parameter change); costs one LM-head forward per choice per pair.
-public func evaluatePreferences(_ model: LPCModel, on data: PairFeatureSource, batchSize: Int = 16) throws -> EvaluationReport {
+/// `records: true` also keeps one `PairRecord` per pair (codes, rewards, accuracy per choice).
+public func evaluatePreferences(_ model: LPCModel, on data: PairFeatureSource, batchSize: Int = 16,
+                                records: Bool = false) throws -> EvaluationReport {
     guard batchSize >= 1 else { throw LPCError.invalidConfig("evaluation batch size must be ≥ 1, got \(batchSize)") }
     guard data.hiddenSize == model.config.hiddenSize else {
         throw LPCError.invalidBatch("evaluation features have d = \(data.hiddenSize) but the head has d = \(model.config.hiddenSize)")
@@ -208,6 +268,7 @@ public func evaluatePreferences(_ model: LPCModel, on data: PairFeatureSource, b
     while start < data.pairCount {
         let ids = Array(start..<min(data.pairCount, start + batchSize))
         let batch = try data.batch(ids)
+        var batchRecords = ids.map { PairRecord(pair: $0, line: data.line(ofPair: $0), source: data.source(ofPair: $0)) }
         for n in names {
             let scores = try model.evaluate(batch, code: choiceOf[n]!)
             let acc = scores.accuracy
@@ -225,8 +286,15 @@ public func evaluatePreferences(_ model: LPCModel, on data: PairFeatureSource, b
                 }
                 if n == "prior" { report.priorCodes[scores.codes[i]] += 1 }
                 if n == "posterior" { report.posteriorCodes[scores.codes[i]] += 1 }
+                if records {
+                    if n == "prior" { batchRecords[i].priorCode = scores.codes[i] }
+                    if n == "posterior" { batchRecords[i].posteriorCode = scores.codes[i] }
+                    batchRecords[i].rewards[n] = (Double(scores.chosenRewards[i]), Double(scores.rejectedRewards[i]))
+                    batchRecords[i].correct[n] = Double(acc[i])
+                }
             }
         }
+        if records { report.pairRecords += batchRecords }
         start += batchSize
     }
     report.pairs = data.pairCount

@@ -16,11 +16,14 @@ struct EvalCommand: ParsableCommand {
         (|margin| ≤ 1e-4 nats; an untrained head ties every pair). Reports reward margins, KL(q‖p),
         entropies, code usage (perplexity of the mean posterior and argmax histograms), and per-source
         accuracy and code histograms when the data has "source" fields. Heads trained with --no-lpc
-        have no codes: only "none" is reported.
+        have no codes: only "none" is reported. --pairs-out writes one JSON line per pair: its
+        index, line and source, the prior's and the posterior's code (argmax), and per code choice
+        the rewards [chosen, rejected] and the accuracy (1, 0.5, 0).
 
         Examples:
           lpc eval --head heads/dpo --data prefs/eval.jsonl
           lpc eval --model DIR --head heads/simpo --data eval.jsonl --format json > report.json
+          lpc eval --head heads/dpo --data eval.jsonl --pairs-out pairs.jsonl
         """
     )
 
@@ -38,11 +41,15 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Pairs per evaluation batch.")
     var batchSize: Int = 16
 
+    @Option(name: .customLong("pairs-out"), help: ArgumentHelp("Also write per-pair records (JSON Lines) to this file.", valueName: "FILE"))
+    var pairsOut: String?
+
     @OptionGroup var features: DataOptions
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be ≥ 1, got \(batchSize)") }
         guard !head.isEmpty else { throw ValidationError("--head must name a head folder") }
+        if let pairsOut, pairsOut.isEmpty { throw ValidationError("--pairs-out must name a file") }
     }
 
     func run() throws {
@@ -53,7 +60,15 @@ struct EvalCommand: ParsableCommand {
             let store = try PairFeatureStore(modelDir: modelOptions.model, options: features, say: say)
             let model = try LPCCheckpoint.loadHead(from: head, lmHead: store.lmHead)
             let data = try store.features(for: self.data, role: "evaluation")
-            let report = try evaluatePreferences(model, on: data, batchSize: batchSize)
+            let report = try evaluatePreferences(model, on: data, batchSize: batchSize, records: pairsOut != nil)
+            if let pairsOut {
+                do {
+                    try report.pairRecordsJSONL().write(to: URL(fileURLWithPath: pairsOut), options: .atomic)
+                } catch {
+                    throw ValidationError("cannot write --pairs-out \(pairsOut): \(error.localizedDescription)")
+                }
+                say("wrote \(report.pairRecords.count) pair records to \(pairsOut)")
+            }
             switch format {
             case .table:
                 FileHandle.standardOutput.write(Data((report.table + "\n").utf8))
