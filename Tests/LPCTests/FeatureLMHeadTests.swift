@@ -15,11 +15,7 @@ struct FeatureLMHeadTests {
                            "mistral-optimum", "mistral-dynamo18", "mistral-dynamo23"]
 
     static func feeds(_ model: String, _ caseName: String) throws -> [String: Tensor] {
-        let manifest = try Fixtures.json("models/manifest.json") as? [String: Any]
-        let entry = (manifest?["models"] as? [[String: Any]])?.first { $0["dir"] as? String == model }
-        let testCase = (entry?["cases"] as? [[String: Any]])?.first { $0["name"] as? String == caseName }
-        let inputs = try #require(testCase?["inputs"] as? [String: String], "no case \(caseName) for \(model)")
-        return try inputs.mapValues { try NPY.read(path: Fixtures.path("models/\(model)/\($0)")) }
+        try ModelFixtureCase.named(model, caseName).feeds()
     }
 
     @Test(arguments: fixtures)

@@ -11,27 +11,7 @@ import TestSupport
 /// which is within atol 1e-4 + rtol 1e-4 of onnxruntime's goldens.
 @Suite("ONNX writer")
 struct ONNXWriterTests {
-    struct Case: CustomTestStringConvertible, Sendable {
-        let model: String
-        let name: String
-        let inputs: [String: String]
-        let outputs: [String: String]
-        var testDescription: String { "\(model)/\(name)" }
-    }
-
-    static func cases() throws -> [Case] {
-        let manifest = try Fixtures.json("models/manifest.json") as? [String: Any]
-        var result: [Case] = []
-        for model in manifest?["models"] as? [[String: Any]] ?? [] {
-            let dir = model["dir"] as? String ?? ""
-            for entry in model["cases"] as? [[String: Any]] ?? [] {
-                result.append(Case(model: dir, name: entry["name"] as? String ?? "",
-                                   inputs: entry["inputs"] as? [String: String] ?? [:],
-                                   outputs: entry["outputs"] as? [String: String] ?? [:]))
-            }
-        }
-        return result
-    }
+    static func cases() throws -> [ModelFixtureCase] { try ModelFixtureCase.all() }
 
     static func temporaryFolder() throws -> String {
         let path = FileManager.default.temporaryDirectory.path + "/lpc-writer-" + UUID().uuidString
@@ -50,16 +30,8 @@ struct ONNXWriterTests {
         return (session, try ONNXLoader.load(path: folder + "/model.onnx"), folder)
     }
 
-    static func feeds(_ testCase: Case) throws -> [String: Tensor] {
-        var feeds: [String: Tensor] = [:]
-        for (name, file) in testCase.inputs {
-            feeds[name] = try NPY.read(path: Fixtures.path("models/\(testCase.model)/" + file))
-        }
-        return feeds
-    }
-
     @Test(arguments: try cases())
-    func optimizedFileReloadsWithoutPassesAndSameOutputs(_ testCase: Case) throws {
+    func optimizedFileReloadsWithoutPassesAndSameOutputs(_ testCase: ModelFixtureCase) throws {
         let (original, reloaded, folder) = try Self.optimizeAndReload("models/\(testCase.model)")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         #expect(GraphOptimizer.isOptimized(reloaded.graph))
@@ -67,17 +39,17 @@ struct ONNXWriterTests {
         #expect(session.passReport.count == 1 && session.passReport[0].contains("passes skipped"), "\(session.passReport)")
         #expect(session.graph.nodes.map(\.qualifiedOpType) == original.graph.nodes.map(\.qualifiedOpType))
 
-        let feeds = try Self.feeds(testCase)
+        let feeds = try testCase.feeds()
         let expected = try original.run(feeds)
         let actual = try session.run(feeds)
-        for (name, file) in testCase.outputs.sorted(by: { $0.key < $1.key }) {
+        for name in testCase.outputs.keys.sorted() {
             let mine = try #require(actual[name], "no output \(name)")
             let before = try #require(expected[name])
             let same = closeness(mine, before, atol: 0, rtol: 0)
-            #expect(same.isClose, "\(testCase.testDescription) \(name) vs the session on the original file: \(same)")
-            let golden = try NPY.read(path: Fixtures.path("models/\(testCase.model)/" + file))
+            #expect(same.isClose, "\(testCase) \(name) vs the session on the original file: \(same)")
+            let golden = try testCase.golden(name)
             let report = closeness(mine, golden, atol: 1e-4, rtol: 1e-4)
-            #expect(report.isClose, "\(testCase.testDescription) \(name) vs onnxruntime: \(report)")
+            #expect(report.isClose, "\(testCase) \(name) vs onnxruntime: \(report)")
         }
     }
 
@@ -112,8 +84,8 @@ struct ONNXWriterTests {
             #expect(a.qualifiedOpType == b.qualifiedOpType && a.inputs == b.inputs && a.outputs == b.outputs
                     && Set(a.attributes.keys) == Set(b.attributes.keys), "node \(b.displayName)")
         }
-        let testCase = try #require(try Self.cases().first { $0.model == "llama-optimum" && $0.name == "prefill" })
-        let feeds = try Self.feeds(testCase)
+        let testCase = try ModelFixtureCase.named("llama-optimum", "prefill")
+        let feeds = try testCase.feeds()
         let options = SessionOptions(optimize: false)
         let expected = try Session(graph: model.graph, options: options).run(feeds)
         let actual = try Session(graph: reloaded.graph, options: options).run(feeds)
@@ -127,8 +99,8 @@ struct ONNXWriterTests {
         let (original, reloaded, folder) = try Self.optimizeAndReload("models/mistral-optimum", weights: .f16)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         #expect(reloaded.graph.initializers.values.contains { $0.dtype == .float16 })
-        let testCase = try #require(try Self.cases().first { $0.model == "mistral-optimum" && $0.name == "prefill" })
-        let feeds = try Self.feeds(testCase)
+        let testCase = try ModelFixtureCase.named("mistral-optimum", "prefill")
+        let feeds = try testCase.feeds()
         let expected = try original.run(feeds)
         let actual = try Session(graph: reloaded.graph).run(feeds)
         let report = closeness(try #require(actual["logits"]), try #require(expected["logits"]), atol: 0, rtol: 0)

@@ -16,14 +16,7 @@ struct LastPositionOutputsTests {
     ]
 
     static func feeds(model: String, caseName: String) throws -> [String: Tensor] {
-        let manifest = try Fixtures.json("models/manifest.json") as? [String: Any]
-        let entry = (manifest?["models"] as? [[String: Any]] ?? []).first { $0["dir"] as? String == model }
-        let testCase = (entry?["cases"] as? [[String: Any]] ?? []).first { $0["name"] as? String == caseName }
-        var feeds: [String: Tensor] = [:]
-        for (name, file) in testCase?["inputs"] as? [String: String] ?? [:] {
-            feeds[name] = try NPY.read(path: Fixtures.path("models/\(model)/" + file))
-        }
-        return feeds
+        try ModelFixtureCase.named(model, caseName).feeds()
     }
 
     static func lastRows(_ logits: Tensor) -> Tensor {
