@@ -111,13 +111,10 @@ struct GraphPassTests {
             let dir = "models/\(testCase.model)"
             let graph = try ONNXLoader.load(path: Fixtures.path(dir + "/model.onnx")).graph
             let session = try Session(graph: graph, options: SessionOptions(optimize: false))
-            var feeds: [String: Tensor] = [:]
-            for (name, file) in testCase.inputs { feeds[name] = try NPY.read(path: Fixtures.path(dir + "/" + file)) }
-            let results = try session.run(feeds)
-            for (name, file) in testCase.outputs {
-                let expected = try NPY.read(path: Fixtures.path(dir + "/" + file))
-                let report = closeness(try #require(results[name]), expected, atol: 1e-4, rtol: 1e-4)
-                #expect(report.isClose, "\(testCase.testDescription) \(name): \(report)")
+            let results = try session.run(testCase.feeds())
+            for name in testCase.outputs.keys.sorted() {
+                let report = closeness(try #require(results[name]), try testCase.golden(name), atol: 1e-4, rtol: 1e-4)
+                #expect(report.isClose, "\(testCase) \(name): \(report)")
             }
         }
     }
@@ -131,12 +128,9 @@ struct GraphPassTests {
             options.weightStorage = .f16
             let session = try Session(graph: graph, options: options)
             #expect(session.graph.initializers.values.contains { $0.dtype == .float16 })
-            var feeds: [String: Tensor] = [:]
-            for (name, file) in testCase.inputs { feeds[name] = try NPY.read(path: Fixtures.path(dir + "/" + file)) }
-            let results = try session.run(feeds, outputs: ["logits"])
-            let expected = try NPY.read(path: Fixtures.path(dir + "/" + testCase.outputs["logits"]!))
-            let report = closeness(try #require(results["logits"]), expected, atol: 2e-2, rtol: 0)
-            #expect(report.isClose, "\(testCase.testDescription) logits with f16 weights: \(report)")
+            let results = try session.run(testCase.feeds(), outputs: ["logits"])
+            let report = closeness(try #require(results["logits"]), try testCase.golden("logits"), atol: 2e-2, rtol: 0)
+            #expect(report.isClose, "\(testCase) logits with f16 weights: \(report)")
         }
     }
 
