@@ -150,7 +150,8 @@ def main():
             f"max length {s['max_length']}; LPC: K = {s['codes']}, Gumbel τ {s['gumbel_temperature']}"
             f"{' → ' + str(s['gumbel_temperature_end']) if s.get('gumbel_temperature_end') else ''}, λ = {s['kl_weight']}; "
             f"β and the rest at lpc's defaults (DPO β 0.1; SimPO β 2, γ = β/2; IPO τ 0.1 with length-averaged "
-            f"log-ratios, as TRL). Reference log-probs: the backbone's own (`--reference cached`).")
+            f"log-ratios, as TRL). Reference log-probs: the backbone's own (`--reference cached`). "
+            f"LM head in training: {s.get('lm_head_precision', 'f32')} (evaluation: f32).")
     add("")
 
     # ---------------------------------------------------------------- main table
