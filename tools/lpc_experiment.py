@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """The LPC experiment of issue 6, end to end, with one command and a seed.
 
-Usage (from the repository root, after `swift build -c release --product lpc` and
-tools/make_population_data.py):
+Usage (from the repository root, after `swift build -c release --product lpc`):
 
-    python3 tools/lpc_experiment.py --seed 1                      # everything, then the report
+    tools/lpc_experiment.sh --seed 1                              # everything: data, runs, report
+    python3 tools/lpc_experiment.py --seed 1                      # the same with this python (torch,
+                                                                  # transformers, matplotlib needed)
     python3 tools/lpc_experiment.py --seed 1 --stages main,report # a part
     python3 tools/lpc_experiment.py --seed 1 --validation         # tuning runs: score on the validation split
 
 Stages (each skips runs already finished, so the command can be re-run after an interruption):
+  data      tools/make_population_data.py --seed --data-seed into --data, unless its train.jsonl
+            exists (answers sampled from SmolLM2 itself: ~12 min on the shared machine)
   features  extract and cache backbone features of every split once (`lpc features`)
   main1     main for the first seed only (so an interrupted run already has every part)
   main      DPO, SimPO, IPO, each with and without LPC, seeds S, S+1, S+2 -> held-out accuracy
@@ -142,6 +145,17 @@ class Experiment:
                     pass
 
     # -- stages ---------------------------------------------------------------------------------
+    def make_data(self):
+        """The preference set, unless --data already holds one (it is deterministic for a seed)."""
+        if (self.data / "train.jsonl").exists():
+            print(f"  data: {self.data} exists, kept", flush=True)
+            return
+        hf = Path(self.a.model).parent / (Path(self.a.model).name + "-hf")
+        cmd = [sys.executable, str(ROOT / "tools/make_population_data.py"), "--out", str(self.data),
+               "--seed", str(self.a.data_seed), "--model", str(hf)]
+        print("  " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+
     def features(self):
         """Each split's features once (distinct data => distinct cache entries, so --jobs at a time)."""
         splits = ["train", "validation"] if self.a.validation else ["train", "validation", "eval", "train_flip50", "eval_flip50"]
@@ -270,9 +284,10 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--seed", type=int, default=1, help="first seed; runs use S, S+1, ... (--n-seeds)")
     ap.add_argument("--n-seeds", type=int, default=3)
-    ap.add_argument("--stages", default="features,main1,steer,noise1,ksweep,main,determinism,noise,report",
+    ap.add_argument("--stages", default="data,features,main1,steer,noise1,ksweep,main,determinism,noise,report",
                     help="in this order; main1/noise1 = the first seed only, so a time-boxed run has every part early")
     ap.add_argument("--data", default=str(ROOT / "data/population"))
+    ap.add_argument("--data-seed", type=int, default=1234, help="seed of the data stage (answer sampling)")
     ap.add_argument("--out", default=str(ROOT / "out/experiment"))
     ap.add_argument("--cache", default="", help="feature cache folder (default OUT/cache)")
     ap.add_argument("--lpc", default=str(ROOT / ".build/release/lpc"))
@@ -305,7 +320,9 @@ def main():
         if stage == "report" and background is not None:
             background.join()  # the steering outputs go into the report
         print(f"== {stage} ({time.strftime('%H:%M:%S')})", flush=True)
-        if stage == "features":
+        if stage == "data":
+            ex.make_data()
+        elif stage == "features":
             ex.features()
         elif stage == "main":
             ex.main_runs()
