@@ -129,6 +129,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("kl-weight"), help: "λ: weight of KL(posterior ‖ prior) (LPC; default 0.05).")
     var klWeight: Float?
 
+    @Option(name: .customLong("codebook-init-std"), help: "Standard deviation of the codebook's normal initialisation (LPC; default 0.02).")
+    var codebookInitStd: Float?
+
     @Option(name: .customLong("gumbel-temperature"), help: "Gumbel-softmax temperature at the first step (LPC).")
     var gumbelTemperature: Float = 1.0
 
@@ -198,6 +201,7 @@ struct TrainCommand: ParsableCommand {
         if noLPC {
             if codes != nil { throw ValidationError("--codes has no effect with --no-lpc (the baseline has no codebook)") }
             if klWeight != nil { throw ValidationError("--kl-weight has no effect with --no-lpc (the baseline has no KL term)") }
+            if codebookInitStd != nil { throw ValidationError("--codebook-init-std has no effect with --no-lpc (the baseline has no codebook)") }
         }
         if let codes, codes < 2 { throw ValidationError("--codes must be at least 2, got \(codes)") }
         try positive(rank, "--rank")
@@ -208,6 +212,7 @@ struct TrainCommand: ParsableCommand {
         try positive(ipoTau, "--ipo-tau")
         if logRatio != nil && objective == .simpo { throw ValidationError("--log-ratio does not apply to simpo (always length-averaged)") }
         if let k = klWeight, k < 0 { throw ValidationError("--kl-weight must be ≥ 0, got \(k)") }
+        if let std = codebookInitStd, !(std >= 0 && std.isFinite) { throw ValidationError("--codebook-init-std must be ≥ 0, got \(std)") }
         try positive(gumbelTemperature, "--gumbel-temperature")
         try positive(gumbelTemperatureEnd, "--gumbel-temperature-end")
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, got \(lr)") }
@@ -239,6 +244,7 @@ struct TrainCommand: ParsableCommand {
         c.ipoTau = ipoTau
         c.logRatio = logRatio
         if let klWeight { c.klWeight = klWeight }
+        if let codebookInitStd { c.codebookInitStd = codebookInitStd }
         c.temperature = gumbelTemperature
         c.temperatureEnd = gumbelTemperatureEnd
         return c

@@ -35,7 +35,7 @@ struct TrainCLITests {
         for option in ["--model", "--data", "--eval-data", "--objective", "--no-lpc", "--codes", "--rank", "--beta", "--kl-weight",
                        "--lr", "--epochs", "--max-steps", "--batch-size", "--grad-accum", "--warmup-steps", "--schedule",
                        "--max-grad-norm", "--seed", "--max-length", "--max-prompt-length", "--eval-every", "--save-every",
-                       "--resume", "--metrics", "--out", "--lm-head-precision", "dpo", "simpo", "ipo", "cosine", "Examples:"] {
+                       "--resume", "--metrics", "--out", "--lm-head-precision", "--codebook-init-std", "dpo", "simpo", "ipo", "cosine", "Examples:"] {
             #expect(help.stdout.contains(option), "train --help lacks \(option)")
         }
         #expect(!help.stdout.contains("--stop-after"))
@@ -51,6 +51,8 @@ struct TrainCLITests {
         (["--epochs", "2", "--max-steps", "5"], "not both"),
         (["--no-lpc", "--codes", "8"], "--codes has no effect with --no-lpc"),
         (["--no-lpc", "--kl-weight", "0.1"], "--kl-weight has no effect"),
+        (["--no-lpc", "--codebook-init-std", "0.5"], "--codebook-init-std has no effect"),
+        (["--codebook-init-std=-1"], "--codebook-init-std must be ≥ 0"),
         (["--codes", "1"], "--codes must be at least 2"),
         (["--eval-every", "10"], "--eval-every needs --eval-data"),
         (["--max-length", "64", "--max-prompt-length", "64"], "must exceed --max-prompt-length"),
@@ -168,6 +170,18 @@ struct TrainCLITests {
             let resumed = try CLI.run(common + ["--out", dir + "/h", "--lm-head-precision", "bf16", "--resume", dir + "/h/checkpoints"])
             #expect(resumed.status == 0 && resumed.stderr.contains("resuming at step 2/3"), "\(resumed.stderr)")
         }
+    }
+
+    @Test func codebookInitStdIsRecorded() throws {
+        let dir = Self.folder("codebook-std")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = try Self.writeData(dir)
+        let r = try CLI.run(["train", "--model", model, "--data", data, "--objective", "dpo", "--codes", "4", "--rank", "4",
+                             "--max-steps", "1", "--batch-size", "4", "--seed", "2", "--cache", dir + "/cache",
+                             "--codebook-init-std", "0.5", "--out", dir + "/h"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let config = try String(contentsOfFile: dir + "/h/config.json", encoding: .utf8)
+        #expect(config.contains("\"codebook_init_std\" : 0.5") || config.contains("\"codebook_init_std\":0.5"), "\(config)")
     }
 
     func metrics(_ path: String) throws -> [[String: Double]] {
