@@ -9,6 +9,7 @@
 // Padding (vocab to the vocab block, d to 32) is zeros; padded vocab columns are masked out of
 // the softmax, padded d columns stay zero.
 #include "lpc_bf16_lmhead.h"
+#include "lpc_simd_math.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -216,23 +217,6 @@ AMX_TARGET static void amx_expected(const lpc_bf16_head *h, const uint16_t *P, i
     }
 }
 
-// exp(x) for x ≤ 0 (clamped at −87), Cephes polynomial, ~2 ulp: the same as Kernels.swift's.
-AMX_TARGET static inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 // One row's online-softmax update over one vocab block of `valid` logits s[0..valid):
 // returns the new running max and updates *sum; writes P (bf16, zero past `valid`) when p != NULL,
 // p pointing at the row's first element inside its row tile (columns j at p + (j/32)·512 + j%32).
@@ -247,13 +231,13 @@ AMX_TARGET static float softmax_block(const float *s, int64_t valid, float m, fl
     *alpha = expf(m - mnew);  // 0 for the first block (m = −inf)
     __m512 vm = _mm512_set1_ps(mnew), acc = _mm512_setzero_ps();
     for (j = 0; j + 16 <= valid; j += 16) {
-        __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
         acc = _mm512_add_ps(acc, e);
         if (p) _mm256_storeu_si256((__m256i *)(p + (j / 32) * TILE_ELEMS + (j % 32)), (__m256i)_mm512_cvtneps_pbh(e));
     }
     for (; j < VB; j += 16) {  // the tail (and, for padded vocab, all-zero weights)
         __mmask16 mk = j < valid ? (__mmask16)((1u << (valid - j)) - 1) : 0;
-        __m512 e = _mm512_maskz_mov_ps(mk, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm)));
+        __m512 e = _mm512_maskz_mov_ps(mk, lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), vm)));
         acc = _mm512_add_ps(acc, e);
         if (p) _mm256_storeu_si256((__m256i *)(p + (j / 32) * TILE_ELEMS + (j % 32)), (__m256i)_mm512_cvtneps_pbh(e));
     }

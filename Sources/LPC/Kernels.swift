@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Runtime
 
 // Small numeric kernels with their explicit backward. Row-major everywhere; pointers are
 // [rows, cols] contiguous unless a leading dimension is given.
@@ -131,27 +132,7 @@ func logSoftmaxBackward(logProbs: UnsafePointer<Float>, dy: UnsafePointer<Float>
     }
 }
 
-// MARK: vectorised exp for the LM head's softmax over the vocabulary
-
-/// exp(x) for x ≤ 0 (≤ 2 ulp on [−87, 0]; below −87 returns ≈ 1e-38), written so that LLVM
-/// vectorises loops over it (no calls, no generic SIMD helpers): round-to-nearest by the 1.5·2²³ trick, Cephes polynomial.
-@inline(__always)
-func expNonPositiveScalar(_ x0: Float) -> Float {
-    let x = x0 < -87 ? -87 : x0
-    let t = x * 1.44269504088896341 + 12582912.0
-    let n = t - 12582912.0
-    let ni = Int32(bitPattern: t.bitPattern) &- 0x4B40_0000
-    var r = x - n * 0.693359375
-    r = r - n * -2.12194440e-4
-    var p: Float = 1.9875691500E-4
-    p = p * r + 1.3981999507E-3
-    p = p * r + 8.3334519073E-3
-    p = p * r + 4.1665795894E-2
-    p = p * r + 1.6666665459E-1
-    p = p * r + 5.0000001201E-1
-    p = p * (r * r) + r + 1
-    return p * Float(bitPattern: UInt32(bitPattern: (ni &+ 127) &<< 23))
-}
+// MARK: the LM head's softmax over the vocabulary (exp: Runtime's VectorMath, inlined)
 
 /// In place over one row of `count` logits: returns (max, Σ exp(l − max)) and leaves exp(l − max).
 /// Three simple loops the optimiser vectorises (max, exp, sum with 16 partial sums).
@@ -168,7 +149,7 @@ func expShiftedRow(_ row: UnsafeMutablePointer<Float>, count: Int) -> (max: Floa
     }
     while j < count { m0 = row[j] > m0 ? row[j] : m0; j += 1 }
     let mx = max(max(m0, m1), max(m2, m3))
-    for i in 0..<count { row[i] = expNonPositiveScalar(row[i] - mx) }
+    for i in 0..<count { row[i] = VectorMath.exp(row[i] - mx) }
     let vecCount = count / 16
     let raw = UnsafeMutableRawPointer(row)
     var s = SIMD16<Float>(repeating: 0)
