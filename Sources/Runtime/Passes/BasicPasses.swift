@@ -10,6 +10,13 @@ public struct ConstantFolding: GraphPass {
     static let nondeterministic: Set<String> = ["RandomNormal", "RandomUniform", "RandomNormalLike",
                                                 "RandomUniformLike", "Multinomial", "Bernoulli"]
 
+    /// Ops whose output has the dtype of their (data) inputs and at least as many elements as each.
+    static let atLeastInputSize: Set<String> = [
+        "Transpose", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Tile", "Concat",
+        "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Sin", "Cos", "Tanh", "Sigmoid", "Relu", "Erf",
+        "Add", "Sub", "Mul", "Div", "Pow",
+    ]
+
     public init(maxBytes: Int = 1 << 20) { self.maxBytes = maxBytes }
 
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
@@ -19,6 +26,11 @@ public struct ConstantFolding: GraphPass {
             let inputs = node.inputs
             guard inputs.allSatisfy({ $0.isEmpty || (graph.initializers[$0] != nil && !context.inputs.contains($0)) }) else { continue }
             guard let kernel = OpRegistry.kernel(for: node), let opset = graph.opset(for: node) else { continue }
+            // These ops give at least as many bytes as their largest input, so a large input means
+            // an output the size limit below would throw away: don't compute it (the transposed
+            // tied embedding of a 135M model is 113 MB, copied at every load before this check).
+            if Self.atLeastInputSize.contains(node.opType),
+               inputs.contains(where: { (graph.initializers[$0]?.byteCount ?? 0) > maxBytes }) { continue }
             let results: [Tensor]
             do {
                 results = try kernel(KernelContext(node: node, inputs: inputs.map { $0.isEmpty ? nil : graph.initializers[$0] }, opset: opset))
