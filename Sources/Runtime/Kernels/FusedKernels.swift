@@ -200,7 +200,7 @@ enum FusedKernels {
             if rows <= Gemv.maxRows {
                 lpc_gemv_kn_f32(px, w.pointer(Float.self), py, Int64(rows), Int64(n), Int64(k))
             } else {
-                MatMulBLAS.sgemm(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
+                MatMulBLAS.sgemmPooled(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
             }
         case .float16:
             let pw = w.raw.assumingMemoryBound(to: UInt16.self)
@@ -367,7 +367,7 @@ enum Gemv {
         if m <= maxRows {
             lpc_gemv_f32(x, w, y, Int64(m), Int64(n), Int64(k))
         } else {
-            MatMulBLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: max(k, 1), b: w, ldb: max(k, 1), c: y, ldc: max(n, 1))
+            MatMulBLAS.sgemmPooled(transB: true, m: m, n: n, k: k, a: x, lda: max(k, 1), b: w, ldb: max(k, 1), c: y, ldc: max(n, 1))
         }
     }
 

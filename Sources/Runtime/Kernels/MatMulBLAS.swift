@@ -59,6 +59,47 @@ enum MatMulBLAS {
                     b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// How prefill products with constant weights are spread over threads.
+    enum Threading: String { case pool, openblas }
+
+    /// `pool` unless `LPC_PREFILL_SGEMM=openblas` (for side-by-side measurement).
+    nonisolated(unsafe) static var threading: Threading = {
+        getenv("LPC_PREFILL_SGEMM").flatMap { Threading(rawValue: String(cString: $0)) } ?? .pool
+    }()
+
+    /// Products below this many multiply-adds run as one sgemm (splitting costs more than it gains).
+    static let minPooledWork = 1 << 21
+
+    /// `sgemm` (no transA, beta = 0) with N cut into column panels that our pool's threads run as
+    /// single-threaded sgemms. For prefill shapes (M = 128, K = 576/1536, N = 192…1536) OpenBLAS's
+    /// own two-thread sgemm gained nothing over one thread here (~134 GFLOP/s either way), and its
+    /// statically split work waits for a thread that a busy machine has preempted, while pool
+    /// tasks are taken dynamically (a late thread just takes fewer panels). Each panel packs
+    /// only its slice of B (the weights), so no work is repeated but A's packing (small). OpenBLAS
+    /// is set to one thread for the duration (its thread count is process-wide: a concurrent
+    /// caller elsewhere runs single-threaded meanwhile) and restored after.
+    static func sgemmPooled(transB: Bool = false, m: Int, n: Int, k: Int,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let threads = RuntimeThreads.threadCount
+        guard threading == .pool, threads > 1, m > 1, n >= 32, m * n * k >= minPooledWork else {
+            sgemm(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            return
+        }
+        // Two panels per thread (a preempted thread's share is picked up), at least 32 wide, 16-aligned.
+        let width = max(32, ((n + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
+        let panels = (n + width - 1) / width
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threads)) }
+        RuntimeThreads.parallelFor(panels) { panel in
+            let n0 = panel * width, count = min(width, n - n0)
+            // Panel columns of op(B): B[:, n0...] untransposed, rows n0... of B when transposed.
+            let bp = transB ? b + n0 * ldb : b + n0
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(count), Int32(k),
+                        1, a, Int32(lda), bp, Int32(ldb), 0, c + n0, Int32(ldc))
+        }
+    }
+
     /// C[m,n] = A[m,k] · B[k,n] with B stored as float16 bit patterns (row-major, ldb = n): B is
     /// widened in slices of rows of at most `maxScratch` floats (1 MiB: stays in L2 between the
     /// conversion and the sgemm that reads it) into a reused scratch buffer, each slice one sgemm
