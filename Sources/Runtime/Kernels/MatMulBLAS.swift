@@ -67,22 +67,28 @@ enum MatMulBLAS {
         getenv("LPC_PREFILL_SGEMM").flatMap { Threading(rawValue: String(cString: $0)) } ?? .pool
     }()
 
-    /// Products below this many multiply-adds run as one sgemm (splitting costs more than it gains).
-    static let minPooledWork = 1 << 21
+    /// Products below this many multiply-adds run as one sgemm: splitting would not pay, and
+    /// OpenBLAS 0.3.21 sends row-major, untransposed, alpha 1, beta 0 products below it (its
+    /// `sgemm_direct_performant` bound, 28·512·512) to a direct AVX-512 kernel that rounds
+    /// differently, so results stay those of the unsplit call.
+    static let minPooledWork = 28 * 512 * 512
 
-    /// `sgemm` (no transA, beta = 0) with N cut into column panels that our pool's threads run as
-    /// single-threaded sgemms. For prefill shapes (M = 128, K = 576/1536, N = 192…1536) OpenBLAS's
-    /// own two-thread sgemm gained nothing over one thread here (~134 GFLOP/s either way), and its
-    /// statically split work waits for a thread that a busy machine has preempted, while pool
-    /// tasks are taken dynamically (a late thread just takes fewer panels). Each panel packs
-    /// only its slice of B (the weights), so no work is repeated but A's packing (small). OpenBLAS
-    /// is set to one thread for the duration (its thread count is process-wide: a concurrent
-    /// caller elsewhere runs single-threaded meanwhile) and restored after.
+    /// `sgemm` (no transA, alpha 1, beta 0) with N cut into column panels that our pool's threads
+    /// run as single-threaded sgemms. Pool tasks are taken dynamically, so a thread that a busy
+    /// machine preempts just takes fewer panels, where OpenBLAS's own threads split the work
+    /// statically and wait for each other. Each panel packs only its slice of B (the weights);
+    /// A (the activations, small) is packed once per panel. Panels are issued column-major
+    /// (Cᵀ = op(B)ᵀ·Aᵀ, which is what OpenBLAS's row-major interface does internally) so none
+    /// takes the row-major-only direct kernel: for SmolLM2's prefill products (M = 128) every
+    /// element is then summed exactly as in the unsplit call (checked bit for bit; narrow
+    /// panels of other shapes may get OpenBLAS's small-matrix kernel and round differently).
+    /// OpenBLAS is set to one thread meanwhile (its count is process-wide: a concurrent caller
+    /// elsewhere runs single-threaded for that time) and restored after.
     static func sgemmPooled(transB: Bool = false, m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
         let threads = RuntimeThreads.threadCount
-        guard threading == .pool, threads > 1, m > 1, n >= 32, m * n * k >= minPooledWork else {
+        guard threading == .pool, threads > 1, m > 1, n >= 64, m * n * k >= minPooledWork else {
             sgemm(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
             return
         }
@@ -93,10 +99,11 @@ enum MatMulBLAS {
         defer { openblas_set_num_threads(Int32(threads)) }
         RuntimeThreads.parallelFor(panels) { panel in
             let n0 = panel * width, count = min(width, n - n0)
-            // Panel columns of op(B): B[:, n0...] untransposed, rows n0... of B when transposed.
+            // Columns n0 ..< n0+count of op(B): B[:, n0...] untransposed, rows n0... of B transposed.
             let bp = transB ? b + n0 * ldb : b + n0
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(count), Int32(k),
-                        1, a, Int32(lda), bp, Int32(ldb), 0, c + n0, Int32(ldc))
+            // Column-major: Cᵀ[count, m] = op(B)ᵀ[count, k] · Aᵀ[k, m].
+            cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(count), Int32(m), Int32(k),
+                        1, bp, Int32(ldb), a, Int32(lda), 0, c + n0, Int32(ldc))
         }
     }
 
