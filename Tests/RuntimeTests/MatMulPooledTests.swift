@@ -1,3 +1,4 @@
+import Graph
 @testable import Runtime
 import TensorCore
 import Testing
@@ -33,6 +34,29 @@ struct MatMulPooledTests {
                 // for 300×100×300); a wrong panel offset or stride is off by O(1).
                 let report = closeness(Tensor(pooled, shape: [m, n]), Tensor(plain, shape: [m, n]), atol: 1e-4, rtol: 1e-5)
                 #expect(report.isClose, "m \(m) n \(n) k \(k) transB \(transB) threads \(threads): \(report)")
+            }
+        }
+    }
+
+    /// lpc:MatMulKNGroup on prefill rows (all products' panels in one pool run) against MatMul
+    /// of each weight, with products too small to split mixed in.
+    @Test(arguments: [1, 2])
+    func groupMatchesMatMulPerWeight(threads: Int) throws {
+        RuntimeThreads.setThreadCount(threads)
+        defer { RuntimeThreads.setThreadCount(2) }
+        for (rows, k, widths) in [(128, 576, [576, 192, 192]), (130, 97, [1001, 5, 700]), (20, 64, [64, 33])] {
+            let x = Tensor(Self.random(rows * k, seed: 3), shape: [1, rows, k])
+            let weights = widths.enumerated().map { Tensor(Self.random(k * $1, seed: UInt64(10 + $0)), shape: [k, $1]) }
+            var node = Node(name: "g", opType: "MatMulKNGroup", domain: "lpc", inputs: [], outputs: widths.indices.map { "y\($0)" })
+            node.inputs = ["x"] + widths.indices.map { "w\($0)" }
+            let outputs = try FusedKernels.matMulKNGroup(KernelContext(node: node, inputs: [x] + weights, opset: 1))
+            #expect(outputs.count == widths.count)
+            for (w, y) in zip(weights, outputs) {
+                let expected = try MatMulKernels.matMul(x, w)
+                #expect(y.shape == expected.shape)
+                // Tolerance as above.
+                let report = closeness(y, expected, atol: 1e-4, rtol: 1e-5)
+                #expect(report.isClose, "rows \(rows) k \(k) n \(w.shape[1]) threads \(threads): \(report)")
             }
         }
     }

@@ -229,7 +229,22 @@ enum FusedKernels {
             throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32 or float16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
-        guard rows <= Gemv.maxRows else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
+        guard rows <= Gemv.maxRows else {
+            guard first.dtype == .float32 else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
+            // Prefill: all products' panels in one pool run (MatMulBLAS.sgemmPooledGroup).
+            let results = weights.map { w -> Tensor in
+                var shape = x.shape
+                shape[shape.count - 1] = w.shape[1]
+                return Tensor(uninitialized: .float32, shape: shape)
+            }
+            for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
+            let products = zip(weights, results).map { w, y in
+                MatMulBLAS.PooledProduct(b: w.pointer(Float.self), ldb: max(w.shape[1], 1), n: w.shape[1],
+                                         c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
+            }
+            MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
+            return results
+        }
         let results = weights.map { w -> Tensor in
             var shape = x.shape
             if x.rank == 1 { shape = [w.shape[1]] } else { shape[shape.count - 1] = w.shape[1] }

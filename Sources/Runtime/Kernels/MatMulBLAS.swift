@@ -87,23 +87,43 @@ enum MatMulBLAS {
     static func sgemmPooled(transB: Bool = false, m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
+        sgemmPooledGroup(transB: transB, m: m, k: k, a: a, lda: lda, products: [PooledProduct(b: b, ldb: ldb, n: n, c: c, ldc: ldc)])
+    }
+
+    /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n].
+    struct PooledProduct {
+        var b: UnsafePointer<Float>, ldb: Int, n: Int
+        var c: UnsafeMutablePointer<Float>, ldc: Int
+    }
+
+    /// `sgemmPooled` for several products of one A (Q/K/V, gate/up) in one pool run: every
+    /// product's panels (cut as for it alone) are tasks of a single `parallelFor`, so a layer
+    /// waits for its threads once per group instead of once per weight. Products too small to
+    /// split run as plain sgemms first.
+    static func sgemmPooledGroup(transB: Bool = false, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                 products: [PooledProduct]) {
         let threads = RuntimeThreads.threadCount
-        guard threading == .pool, threads > 1, m > 1, n >= 64, m * n * k >= minPooledWork else {
-            sgemm(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
-            return
+        var panels: [(product: Int, n0: Int, count: Int)] = []
+        for (index, p) in products.enumerated() {
+            guard threading == .pool, threads > 1, m > 1, p.n >= 64, m * p.n * k >= minPooledWork else {
+                sgemm(transB: transB, m: m, n: p.n, k: k, a: a, lda: lda, b: p.b, ldb: p.ldb, c: p.c, ldc: p.ldc)
+                continue
+            }
+            // Two panels per thread (a preempted thread's share is picked up), at least 32 wide, 16-aligned.
+            let width = max(32, ((p.n + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
+            for n0 in stride(from: 0, to: p.n, by: width) { panels.append((index, n0, min(width, p.n - n0))) }
         }
-        // Two panels per thread (a preempted thread's share is picked up), at least 32 wide, 16-aligned.
-        let width = max(32, ((n + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
-        let panels = (n + width - 1) / width
+        if panels.isEmpty { return }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(threads)) }
-        RuntimeThreads.parallelFor(panels) { panel in
-            let n0 = panel * width, count = min(width, n - n0)
+        RuntimeThreads.parallelFor(panels.count) { task in
+            let (index, n0, count) = panels[task]
+            let p = products[index]
             // Columns n0 ..< n0+count of op(B): B[:, n0...] untransposed, rows n0... of B transposed.
-            let bp = transB ? b + n0 * ldb : b + n0
+            let bp = transB ? p.b + n0 * p.ldb : p.b + n0
             // Column-major: Cᵀ[count, m] = op(B)ᵀ[count, k] · Aᵀ[k, m].
             cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(count), Int32(m), Int32(k),
-                        1, bp, Int32(ldb), a, Int32(lda), 0, c + n0, Int32(ldc))
+                        1, bp, Int32(p.ldb), a, Int32(lda), 0, p.c + n0, Int32(p.ldc))
         }
     }
 
