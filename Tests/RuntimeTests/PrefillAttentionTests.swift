@@ -51,6 +51,8 @@ struct PrefillAttentionTests {
         let shapes: [(b: Int, h: Int, kvh: Int, s: Int, past: Int, d: Int, kBatch1: Bool)] = [
             (1, 1, 1, 8, 0, 1, false), (1, 4, 2, 9, 0, 8, false), (2, 4, 2, 13, 5, 17, false), (1, 9, 3, 40, 0, 64, false),
             (2, 6, 1, 16, 3, 16, false), (1, 3, 3, 130, 0, 8, false), (2, 4, 4, 11, 7, 5, true), (1, 2, 1, 33, 100, 64, false),
+            // Register-tile paths: dv 48 (3 vectors), 80 (a second, 1-vector column block), 128 (two full blocks).
+            (1, 4, 2, 19, 2, 48, false), (1, 2, 1, 12, 0, 80, false), (2, 2, 1, 37, 40, 128, true),
         ]
         for shape in shapes {
             let (b, h, kvh, s, d) = (shape.b, shape.h, shape.kvh, shape.s, shape.d)

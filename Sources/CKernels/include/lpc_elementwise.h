@@ -3,6 +3,7 @@
 #include <stdint.h>
 // Pulled in here so builds with a cached CKernels module see the new header.
 #include "lpc_memory.h"
+#include "lpc_prefill_attention.h"
 
 /// out[i] = silu(g[i]) · u[i] = g[i] · u[i] / (1 + exp(-g[i])) for i < n: AVX-512 with a
 /// polynomial exp (relative error ~2e-7), else the scalar twin.

@@ -2,13 +2,14 @@ import CKernels
 import Graph
 import TensorCore
 
-/// Grouped-query attention for prefill (many query rows): every query row runs the AVX-512 row
-/// kernel `lpc_attention_row` (scores, vector-exp softmax and the weighted sum of V in one pass,
-/// K/V heads never repeated) over only its *live* key range, the span between its first and
-/// last key whose mask entry is above `maskedBelow`. With a causal mask row i reads i + 1 keys,
-/// not t: half the work of a full Q·Kᵀ, which the sgemm version (one sgemm per KV group for
-/// Q·Kᵀ and one for P·V) had to compute and then mask away. Tasks of `rowsPerTask` rows of one
-/// head run on our pool (dynamic scheduling evens out the causal triangle).
+/// Grouped-query attention for prefill (many query rows): tasks of `rowsPerTask` query rows of
+/// one head run `lpc_attention_rows` on our pool (AVX-512 register tiles: scores 4 rows × 32 keys
+/// against K transposed once per K head, vector-exp softmax, weighted sum 4 rows × 64 values;
+/// K/V heads never repeated; dynamic scheduling evens out the causal triangle). Each row reads
+/// only its *live* key range, the span between its first and last key whose mask entry is
+/// above `maskedBelow`: with a causal mask row i reads i + 1 keys, not t, half the work of a
+/// full Q·Kᵀ, which the sgemm version (one sgemm per KV group for Q·Kᵀ and one for P·V) had
+/// to compute and then mask away.
 ///
 /// Skipped keys change nothing: a -inf mask entry gives exp(…) = 0 exactly, and so does one at
 /// or below -1e30 (exporters write float32's lowest value) beside any real score; a row with no
@@ -41,21 +42,35 @@ enum PrefillAttention {
                                scale: Float, nanToZero: Bool, rowsPerTask: Int) {
         let chunks = (p.s + rowsPerTask - 1) / rowsPerTask
         let maskStride = p.maskStrides[3]
+        // Every K head transposed once, [d, ldkt] zero-padded, shared by its query heads' tasks.
+        let ldkt = (p.t + 31) / 32 * 32
+        let kHeadCount = p.kBatch * p.kHeads
+        let kt = UnsafeMutablePointer<Float>.allocate(capacity: kHeadCount * p.d * ldkt)
+        defer { kt.deallocate() }
+        RuntimeThreads.parallelFor(kHeadCount) { head in
+            lpc_transpose_keys(k + head * p.kHeadStride, Int64(p.t), Int64(p.d), kt + head * p.d * ldkt, Int64(ldkt))
+        }
         RuntimeThreads.parallelFor(p.b * p.h * chunks) { task in
             let bi = task / (p.h * chunks), hi = (task / chunks) % p.h, chunk = task % chunks
-            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + hi / p.kRep) * p.kHeadStride // [t, d]
+            let kHead = (p.kBatch == 1 ? 0 : bi) * p.kHeads + hi / p.kRep
+            let kBase = k + kHead * p.kHeadStride                                               // [t, d]
             let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + hi / p.vRep) * p.vHeadStride // [t, dv]
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 16))
-            defer { scratch.deallocate() }
-            for si in (chunk * rowsPerTask)..<min(p.s, (chunk + 1) * rowsPerTask) {
-                let qRow = q + ((bi * p.h + hi) * p.s + si) * p.d
-                let outRow = out + ((bi * p.h + hi) * p.s + si) * p.dv
-                let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] }
-                let (lo, end) = maskRow.map { liveRange($0, p.t, stride: maskStride) } ?? (0, p.t)
-                lpc_attention_row(qRow, kBase + lo * p.d, vBase + lo * p.dv, Int64(end - lo), Int64(p.d), Int64(p.dv),
-                                  maskRow.map { $0 + lo * maskStride }, Int64(maskStride), scale, outRow, scratch,
-                                  nanToZero ? 1 : 0)
+            let first = chunk * rowsPerTask, rows = min(p.s, first + rowsPerTask) - first
+            let maskRows = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + first * p.maskStrides[2] }
+            // Live key range of each row.
+            var lo = [Int64](repeating: 0, count: rows), end = [Int64](repeating: Int64(p.t), count: rows)
+            if let maskRows {
+                for r in 0..<rows {
+                    let (a, b) = liveRange(maskRows + r * p.maskStrides[2], p.t, stride: maskStride)
+                    (lo[r], end[r]) = (Int64(a), Int64(b))
+                }
             }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * ldkt, p.t, 16))
+            defer { scratch.deallocate() }
+            let row0 = (bi * p.h + hi) * p.s + first
+            lpc_attention_rows(q + row0 * p.d, Int64(rows), kBase, kt + kHead * p.d * ldkt, Int64(ldkt), vBase,
+                               Int64(p.t), Int64(p.d), Int64(p.dv), maskRows, Int64(p.maskStrides[2]), Int64(maskStride),
+                               lo, end, scale, out + row0 * p.dv, scratch, nanToZero ? 1 : 0)
         }
     }
 
