@@ -20,6 +20,7 @@ struct LPC: ParsableCommand {
     static func main() {
         // Before any BLAS work (see RuntimeThreads.selectOpenBLASKernels); OPENBLAS_CORETYPE wins.
         RuntimeThreads.selectOpenBLASKernels()
+        RuntimeMemory.retainFreedHeap()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -5,7 +5,7 @@ import TensorCore
 import Testing
 import TestSupport
 
-/// The sgemm prefill attention against its reference twin (`GQAttentionKernel.compute`, the
+/// The prefill attention (row kernel over live key ranges) against its reference twin (`GQAttentionKernel.compute`, the
 /// row-at-a-time kernel, itself checked against a Double reference in FusedKernelTests), and
 /// the vectorisable exp against Foundation's.
 @Suite("Prefill attention and vector exp")
@@ -51,6 +51,8 @@ struct PrefillAttentionTests {
         let shapes: [(b: Int, h: Int, kvh: Int, s: Int, past: Int, d: Int, kBatch1: Bool)] = [
             (1, 1, 1, 8, 0, 1, false), (1, 4, 2, 9, 0, 8, false), (2, 4, 2, 13, 5, 17, false), (1, 9, 3, 40, 0, 64, false),
             (2, 6, 1, 16, 3, 16, false), (1, 3, 3, 130, 0, 8, false), (2, 4, 4, 11, 7, 5, true), (1, 2, 1, 33, 100, 64, false),
+            // Register-tile paths: dv 48 (3 vectors), 80 (a second, 1-vector column block), 128 (two full blocks).
+            (1, 4, 2, 19, 2, 48, false), (1, 2, 1, 12, 0, 80, false), (2, 2, 1, 37, 40, 128, true),
         ]
         for shape in shapes {
             let (b, h, kvh, s, d) = (shape.b, shape.h, shape.kvh, shape.s, shape.d)
@@ -69,15 +71,15 @@ struct PrefillAttentionTests {
                 (plan.kHeadStride, plan.vHeadStride) = (capacity * d, capacity * d)
                 #expect(PrefillAttention.canRun(plan))
                 for nanToZero in [false, true] {
-                    for maxScore in [1 << 19, 64] { // 64: blocks of 16 rows, several per group
+                    for rowsPerTask in [PrefillAttention.rowsPerTask, 3] { // 3: ragged last task per head
                         var expected = [Float](repeating: 0, count: b * h * s * d)
                         var actual = [Float](repeating: 1, count: b * h * s * d)
                         let m = mask?.0 ?? []
                         m.withUnsafeBufferPointer { mp in
                             let mptr = mask == nil ? nil : mp.baseAddress
                             GQAttentionKernel.compute(plan, q, k, v, mptr, &expected, scale: 0.35, nanToZero: nanToZero)
-                            PrefillAttention.computeBlocked(plan, q, k, v, mptr, &actual, scale: 0.35, nanToZero: nanToZero,
-                                                            maxScoreElements: maxScore)
+                            PrefillAttention.computeChunked(plan, q, k, v, mptr, &actual, scale: 0.35, nanToZero: nanToZero,
+                                                            rowsPerTask: rowsPerTask)
                         }
                         var worst: Float = 0
                         var nanMismatch = false
@@ -85,9 +87,9 @@ struct PrefillAttentionTests {
                             if actual[i].isNaN || expected[i].isNaN { nanMismatch = nanMismatch || actual[i].isNaN != expected[i].isNaN; continue }
                             worst = max(worst, abs(actual[i] - expected[i]) / (1e-5 + 1e-4 * abs(expected[i])))
                         }
-                        // Tolerance: atol 1e-5 + rtol 1e-4 (sgemm sums in another order; exp within ~2 ulp).
+                        // Tolerance: atol 1e-5 + rtol 1e-4 (sums in another order; exp within ~2 ulp).
                         #expect(worst <= 1 && !nanMismatch,
-                                "\(shape) \(kind) nanToZero \(nanToZero) block \(maxScore): worst \(worst)× tolerance, NaN mismatch \(nanMismatch)")
+                                "\(shape) \(kind) nanToZero \(nanToZero) rows/task \(rowsPerTask): worst \(worst)× tolerance, NaN mismatch \(nanMismatch)")
                     }
                 }
             }

@@ -109,4 +109,23 @@ struct TransposeKernelTests {
             }
         }
     }
+
+    /// Copies large enough to run in chunks over the pool (≥ 64 KiB), with chunk boundaries inside
+    /// an outer axis, on one thread and on two.
+    @Test(arguments: [1, 2])
+    func matchesReferenceOnPooledShapes(threads: Int) throws {
+        RuntimeThreads.setThreadCount(threads)
+        defer { RuntimeThreads.setThreadCount(2) }
+        let cases: [([Int], [Int])] = [
+            ([1, 128, 9, 64], [0, 2, 1, 3]), ([1, 9, 130, 64], [0, 2, 1, 3]), ([3, 70, 5, 33], [2, 0, 1, 3]),
+            ([2, 300, 7, 3], [1, 2, 0, 3]), ([40, 50, 30], [1, 0, 2]),
+        ]
+        for dtype in [DType.float32, .int8] {
+            for (shape, perm) in cases {
+                let input = H.arange(dtype, shape)
+                let actual = try H.run1("Transpose", [input], ["perm": .ints(perm)])
+                #expect(H.bytes(actual) == H.bytes(Self.reference(input, perm)), "\(dtype) \(shape) perm \(perm) threads \(threads)")
+            }
+        }
+    }
 }

@@ -57,18 +57,53 @@ enum FusedKernels {
         let out = result.pointer(Float.self)
         let rows = d == 0 ? 0 : result.count / d
         let outerShape = Array(outShape.dropLast())
-        var index = [Int](repeating: 0, count: rank - 1)
-        let sx = strides[0][rank - 1], sc = strides[1][rank - 1], ss = strides[2][rank - 1]
-        for r in 0..<rows {
-            var ox = 0, oc = 0, os = 0
-            for a in 0..<(rank - 1) { ox += index[a] * strides[0][a]; oc += index[a] * strides[1][a]; os += index[a] * strides[2][a] }
-            let o = out + r * d
-            for j in 0..<d {
-                let rotated = j < d - h ? -px[ox + (h + j) * sx] : px[ox + (j - (d - h)) * sx]
-                o[j] = px[ox + j * sx] * pc[oc + j * sc] + rotated * ps[os + j * ss]
+        let contiguous = strides.allSatisfy { $0[rank - 1] == 1 }
+        // Rows in chunks over the pool (prefill: 1152 rows of 64 for Q); each chunk walks its rows'
+        // offsets with an odometer started from the chunk's first row.
+        let chunk = max(1, (1 << 14) / max(d, 1))
+        let tasks = (rows + chunk - 1) / chunk
+        RuntimeThreads.parallelFor(tasks) { task in
+            let first = task * chunk, last = min(rows, first + chunk)
+            var index = [Int](repeating: 0, count: rank - 1)
+            var rest = first
+            for a in stride(from: rank - 2, through: 0, by: -1) { index[a] = rest % outerShape[a]; rest /= outerShape[a] }
+            for r in first..<last {
+                var ox = 0, oc = 0, os = 0
+                for a in 0..<(rank - 1) { ox += index[a] * strides[0][a]; oc += index[a] * strides[1][a]; os += index[a] * strides[2][a] }
+                if contiguous {
+                    lpc_rotate_half_row(px + ox, pc + oc, ps + os, out + r * d, Int64(d), Int64(h))
+                } else {
+                    rotaryRow(px + ox, pc + oc, ps + os, out + r * d, d: d, h: h,
+                              strides: (strides[0][rank - 1], strides[1][rank - 1], strides[2][rank - 1]))
+                }
+                var a = rank - 2
+                while a >= 0 { index[a] += 1; if index[a] < outerShape[a] { break }; index[a] = 0; a -= 1 }
             }
-            var a = rank - 2
-            while a >= 0 { index[a] += 1; if index[a] < outerShape[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return result
+    }
+
+    /// One output row of `rotary` with strided x/cos/sin along the rotated axis (0 = broadcast).
+    @inline(__always)
+    private static func rotaryRow(_ px: UnsafePointer<Float>, _ pc: UnsafePointer<Float>, _ ps: UnsafePointer<Float>,
+                                  _ o: UnsafeMutablePointer<Float>, d: Int, h: Int, strides: (x: Int, c: Int, s: Int)) {
+        for j in 0..<d {
+            let rotated = j < d - h ? -px[(h + j) * strides.x] : px[(j - (d - h)) * strides.x]
+            o[j] = px[j * strides.x] * pc[j * strides.c] + rotated * ps[j * strides.s]
+        }
+    }
+
+    /// Reference twin of `rotary`: one element at a time through `Broadcast.forEach`.
+    static func rotaryReference(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int) throws(KernelError) -> Tensor {
+        let shape = try Broadcast.shape([x.shape, cos.shape, sin.shape])
+        let d = shape.last ?? 0, h = min(max(half, 0), d)
+        let result = Tensor(uninitialized: .float32, shape: shape)
+        let px = x.pointer(Float.self), pc = cos.pointer(Float.self), ps = sin.pointer(Float.self)
+        let out = result.pointer(Float.self)
+        Broadcast.forEach(target: shape, sources: [x.shape, cos.shape, sin.shape]) { i, src in
+            let j = i % d, rowStart = src[0] - j // x spans the rotated axis, contiguously
+            let rotated = j < d - h ? -px[rowStart + h + j] : px[rowStart + j - (d - h)]
+            out[i] = px[src[0]] * pc[src[1]] + rotated * ps[src[2]]
         }
         return result
     }
@@ -109,11 +144,15 @@ enum FusedKernels {
         let result = Tensor(uninitialized: .float32, shape: x.shape)
         let rows = d == 0 ? 0 : x.count / d
         let px = x.pointer(Float.self), pw = w.pointer(Float.self), py = result.pointer(Float.self)
-        for r in 0..<rows {
-            let row = px + r * d, out = py + r * d
-            let mean = SIMDMath.sumOfSquares(row, d) / Float(d)
-            let inv = 1 / (mean + epsilon).squareRoot()
-            for i in 0..<d { out[i] = pw[i] * (row[i] * inv) }
+        // Rows in chunks over the pool; the sum of squares stays `SIMDMath`'s (same bits as before).
+        let chunk = max(1, (1 << 14) / max(d, 1))
+        RuntimeThreads.parallelFor((rows + chunk - 1) / chunk) { t in
+            for r in (t * chunk)..<min(rows, (t + 1) * chunk) {
+                let row = px + r * d
+                let mean = SIMDMath.sumOfSquares(row, d) / Float(d)
+                let inv = 1 / (mean + epsilon).squareRoot()
+                lpc_scale_by_weight_row(row, pw, inv, py + r * d, Int64(d))
+            }
         }
         return result
     }
@@ -161,7 +200,7 @@ enum FusedKernels {
             if rows <= Gemv.maxRows {
                 lpc_gemv_kn_f32(px, w.pointer(Float.self), py, Int64(rows), Int64(n), Int64(k))
             } else {
-                MatMulBLAS.sgemm(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
+                MatMulBLAS.sgemmPooled(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
             }
         case .float16:
             let pw = w.raw.assumingMemoryBound(to: UInt16.self)
@@ -190,7 +229,22 @@ enum FusedKernels {
             throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32 or float16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
-        guard rows <= Gemv.maxRows else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
+        guard rows <= Gemv.maxRows else {
+            guard first.dtype == .float32 else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
+            // Prefill: all products' panels in one pool run (MatMulBLAS.sgemmPooledGroup).
+            let results = weights.map { w -> Tensor in
+                var shape = x.shape
+                shape[shape.count - 1] = w.shape[1]
+                return Tensor(uninitialized: .float32, shape: shape)
+            }
+            for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
+            let products = zip(weights, results).map { w, y in
+                MatMulBLAS.PooledProduct(b: w.pointer(Float.self), ldb: max(w.shape[1], 1), n: w.shape[1],
+                                         c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
+            }
+            MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
+            return results
+        }
         let results = weights.map { w -> Tensor in
             var shape = x.shape
             if x.rank == 1 { shape = [w.shape[1]] } else { shape[shape.count - 1] = w.shape[1] }
@@ -328,7 +382,7 @@ enum Gemv {
         if m <= maxRows {
             lpc_gemv_f32(x, w, y, Int64(m), Int64(n), Int64(k))
         } else {
-            MatMulBLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: max(k, 1), b: w, ldb: max(k, 1), c: y, ldc: max(n, 1))
+            MatMulBLAS.sgemmPooled(transB: true, m: m, n: n, k: k, a: x, lda: max(k, 1), b: w, ldb: max(k, 1), c: y, ldc: max(n, 1))
         }
     }
 

@@ -59,6 +59,74 @@ enum MatMulBLAS {
                     b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// How prefill products with constant weights are spread over threads.
+    enum Threading: String { case pool, openblas }
+
+    /// `pool` unless `LPC_PREFILL_SGEMM=openblas` (for side-by-side measurement).
+    nonisolated(unsafe) static var threading: Threading = {
+        getenv("LPC_PREFILL_SGEMM").flatMap { Threading(rawValue: String(cString: $0)) } ?? .pool
+    }()
+
+    /// Products below this many multiply-adds run as one sgemm: splitting would not pay, and
+    /// OpenBLAS 0.3.21 sends row-major, untransposed, alpha 1, beta 0 products below it (its
+    /// `sgemm_direct_performant` bound, 28·512·512) to a direct AVX-512 kernel that rounds
+    /// differently, so results stay those of the unsplit call.
+    static let minPooledWork = 28 * 512 * 512
+
+    /// `sgemm` (no transA, alpha 1, beta 0) with N cut into column panels that our pool's threads
+    /// run as single-threaded sgemms. Pool tasks are taken dynamically, so a thread that a busy
+    /// machine preempts just takes fewer panels, where OpenBLAS's own threads split the work
+    /// statically and wait for each other. Each panel packs only its slice of B (the weights);
+    /// A (the activations, small) is packed once per panel. Panels are issued column-major
+    /// (Cᵀ = op(B)ᵀ·Aᵀ, which is what OpenBLAS's row-major interface does internally) so none
+    /// takes the row-major-only direct kernel: for SmolLM2's prefill products (M = 128) every
+    /// element is then summed exactly as in the unsplit call (checked bit for bit; narrow
+    /// panels of other shapes may get OpenBLAS's small-matrix kernel and round differently).
+    /// OpenBLAS is set to one thread meanwhile (its count is process-wide: a concurrent caller
+    /// elsewhere runs single-threaded for that time) and restored after.
+    static func sgemmPooled(transB: Bool = false, m: Int, n: Int, k: Int,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            c: UnsafeMutablePointer<Float>, ldc: Int) {
+        sgemmPooledGroup(transB: transB, m: m, k: k, a: a, lda: lda, products: [PooledProduct(b: b, ldb: ldb, n: n, c: c, ldc: ldc)])
+    }
+
+    /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n].
+    struct PooledProduct {
+        var b: UnsafePointer<Float>, ldb: Int, n: Int
+        var c: UnsafeMutablePointer<Float>, ldc: Int
+    }
+
+    /// `sgemmPooled` for several products of one A (Q/K/V, gate/up) in one pool run: every
+    /// product's panels (cut as for it alone) are tasks of a single `parallelFor`, so a layer
+    /// waits for its threads once per group instead of once per weight. Products too small to
+    /// split run as plain sgemms first.
+    static func sgemmPooledGroup(transB: Bool = false, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                 products: [PooledProduct]) {
+        let threads = RuntimeThreads.threadCount
+        var panels: [(product: Int, n0: Int, count: Int)] = []
+        for (index, p) in products.enumerated() {
+            guard threading == .pool, threads > 1, m > 1, p.n >= 64, m * p.n * k >= minPooledWork else {
+                sgemm(transB: transB, m: m, n: p.n, k: k, a: a, lda: lda, b: p.b, ldb: p.ldb, c: p.c, ldc: p.ldc)
+                continue
+            }
+            // Two panels per thread (a preempted thread's share is picked up), at least 32 wide, 16-aligned.
+            let width = max(32, ((p.n + 2 * threads - 1) / (2 * threads) + 15) / 16 * 16)
+            for n0 in stride(from: 0, to: p.n, by: width) { panels.append((index, n0, min(width, p.n - n0))) }
+        }
+        if panels.isEmpty { return }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threads)) }
+        RuntimeThreads.parallelFor(panels.count) { task in
+            let (index, n0, count) = panels[task]
+            let p = products[index]
+            // Columns n0 ..< n0+count of op(B): B[:, n0...] untransposed, rows n0... of B transposed.
+            let bp = transB ? p.b + n0 * p.ldb : p.b + n0
+            // Column-major: Cᵀ[count, m] = op(B)ᵀ[count, k] · Aᵀ[k, m].
+            cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(count), Int32(m), Int32(k),
+                        1, bp, Int32(p.ldb), a, Int32(lda), 0, p.c + n0, Int32(p.ldc))
+        }
+    }
+
     /// C[m,n] = A[m,k] · B[k,n] with B stored as float16 bit patterns (row-major, ldb = n): B is
     /// widened in slices of rows of at most `maxScratch` floats (1 MiB: stays in L2 between the
     /// conversion and the sgemm that reads it) into a reused scratch buffer, each slice one sgemm

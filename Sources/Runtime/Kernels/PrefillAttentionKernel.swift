@@ -1,19 +1,28 @@
+import CKernels
 import Graph
 import TensorCore
 
-/// Grouped-query attention for prefill (many query rows), on sgemm:
-/// for every batch row and KV head g, the query heads sharing g (`rep` of them, adjacent in Q
-/// [b, h, s, d]) form one contiguous [rep·s, d] block, so
-///   S[rep·s, t] = scale · Q_g · K_gᵀ      (one sgemm; K/V never repeated)
-///   P = softmax_rows(S + M)              (vectorisable exp)
-///   O_g[rep·s, dv] = P · V_g              (one sgemm, written in place in O [b, h, s, dv])
-/// in blocks of rows so S stays small. The mask M is added as given (causal, padding, sliding
-/// window: whatever the export built), so results match `GQAttentionKernel.compute` (its
-/// reference twin) up to summation order. Decode (few rows) stays on the row kernel.
+/// Grouped-query attention for prefill (many query rows): tasks of `rowsPerTask` query rows of
+/// one head run `lpc_attention_rows` on our pool (AVX-512 register tiles: scores 4 rows × 32 keys
+/// against K transposed once per K head, vector-exp softmax, weighted sum 4 rows × 64 values;
+/// K/V heads never repeated; dynamic scheduling evens out the causal triangle). Each row reads
+/// only its *live* key range, the span between its first and last key whose mask entry is
+/// above `maskedBelow`: with a causal mask row i reads i + 1 keys, not t, half the work of a
+/// full Q·Kᵀ, which the sgemm version (one sgemm per KV group for Q·Kᵀ and one for P·V) had
+/// to compute and then mask away.
+///
+/// Skipped keys change nothing: a -inf mask entry gives exp(…) = 0 exactly, and so does one at
+/// or below -1e30 (exporters write float32's lowest value) beside any real score; a row with no
+/// live key (fully masked) runs over all t keys, as the reference does (NaN, 0 with `nanToZero`,
+/// or the uniform average a finite mask gives). `GQAttentionKernel.compute` is the reference twin.
 /// K and V heads start `kHeadStride` / `vHeadStride` apart (t·d, or a KV-store buffer's capacity·d).
 enum PrefillAttention {
-    /// Fewer query rows than this go to the row-at-a-time kernel.
+    /// Fewer query rows than this go to the decode path.
     static let minRows = 8
+    /// Query rows per pool task: 8 tasks per head at s = 128.
+    static let rowsPerTask = 16
+    /// Mask entries at or below this mark keys a row does not attend to.
+    static let maskedBelow: Float = -1e30
 
     static func canRun(_ p: GQAttentionKernel.Plan) -> Bool {
         p.s >= minRows && p.t > 0 && p.d > 0 && p.dv > 0
@@ -23,72 +32,57 @@ enum PrefillAttention {
     static func compute(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
                         _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
                         scale: Float, nanToZero: Bool) {
-        computeBlocked(p, q, k, v, mask, out, scale: scale, nanToZero: nanToZero, maxScoreElements: 1 << 19)
+        computeChunked(p, q, k, v, mask, out, scale: scale, nanToZero: nanToZero, rowsPerTask: rowsPerTask)
     }
 
-    /// `compute` with the scores block bounded by `maxScoreElements` (tests make it small).
-    static func computeBlocked(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+    /// `compute` with `rowsPerTask` query rows per task (tests vary it).
+    /// Q [b, h, s, d]; K/V heads [t, d] / [t, dv] at their head strides; out [b, h, s, dv].
+    static func computeChunked(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
                                _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
-                               scale: Float, nanToZero: Bool, maxScoreElements: Int) {
-        let rep = p.kRep
-        let rows = rep * p.s
-        // Rows per block: S of at most ~2 MB (L2-sized), and at least 16 rows for sgemm.
-        let block = min(rows, max(16, maxScoreElements / p.t))
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * p.t)
-        defer { scores.deallocate() }
-        for bi in 0..<p.b {
-            for g in 0..<p.kHeads {
-                let qg = q + (bi * p.h + g * rep) * p.s * p.d                     // [rep·s, d]
-                let kg = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + g) * p.kHeadStride  // [t, d]
-                let vg = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + g) * p.vHeadStride // [t, dv]
-                let og = out + (bi * p.h + g * rep) * p.s * p.dv                  // [rep·s, dv]
-                var r0 = 0
-                while r0 < rows {
-                    let count = min(block, rows - r0)
-                    MatMulBLAS.sgemm(transB: true, m: count, n: p.t, k: p.d, alpha: scale,
-                                     a: qg + r0 * p.d, lda: p.d, b: kg, ldb: p.d, c: scores, ldc: p.t)
-                    // Softmax on this thread: the sgemms around it run on OpenBLAS's threads, and
-                    // waking our pool in between makes the two spin against each other.
-                    for r in 0..<count {
-                        let row = r0 + r
-                        let head = g * rep + row / p.s, si = row % p.s
-                        let maskRow = mask.map { $0 + bi * p.maskStrides[0] + head * p.maskStrides[1] + si * p.maskStrides[2] }
-                        softmaxRow(scores + r * p.t, p.t, mask: maskRow, maskStride: p.maskStrides[3], nanToZero: nanToZero)
-                    }
-                    MatMulBLAS.sgemm(m: count, n: p.dv, k: p.t, a: scores, lda: p.t, b: vg, ldb: p.dv,
-                                     c: og + r0 * p.dv, ldc: p.dv)
-                    r0 += count
+                               scale: Float, nanToZero: Bool, rowsPerTask: Int) {
+        let chunks = (p.s + rowsPerTask - 1) / rowsPerTask
+        let maskStride = p.maskStrides[3]
+        // Every K head transposed once, [d, ldkt] zero-padded, shared by its query heads' tasks.
+        let ldkt = (p.t + 31) / 32 * 32
+        let kHeadCount = p.kBatch * p.kHeads
+        let kt = UnsafeMutablePointer<Float>.allocate(capacity: kHeadCount * p.d * ldkt)
+        defer { kt.deallocate() }
+        RuntimeThreads.parallelFor(kHeadCount) { head in
+            lpc_transpose_keys(k + head * p.kHeadStride, Int64(p.t), Int64(p.d), kt + head * p.d * ldkt, Int64(ldkt))
+        }
+        RuntimeThreads.parallelFor(p.b * p.h * chunks) { task in
+            let bi = task / (p.h * chunks), hi = (task / chunks) % p.h, chunk = task % chunks
+            let kHead = (p.kBatch == 1 ? 0 : bi) * p.kHeads + hi / p.kRep
+            let kBase = k + kHead * p.kHeadStride                                               // [t, d]
+            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + hi / p.vRep) * p.vHeadStride // [t, dv]
+            let first = chunk * rowsPerTask, rows = min(p.s, first + rowsPerTask) - first
+            let maskRows = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + first * p.maskStrides[2] }
+            // Live key range of each row.
+            var lo = [Int64](repeating: 0, count: rows), end = [Int64](repeating: Int64(p.t), count: rows)
+            if let maskRows {
+                for r in 0..<rows {
+                    let (a, b) = liveRange(maskRows + r * p.maskStrides[2], p.t, stride: maskStride)
+                    (lo[r], end[r]) = (Int64(a), Int64(b))
                 }
             }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * ldkt, p.t, 16))
+            defer { scratch.deallocate() }
+            let row0 = (bi * p.h + hi) * p.s + first
+            lpc_attention_rows(q + row0 * p.d, Int64(rows), kBase, kt + kHead * p.d * ldkt, Int64(ldkt), vBase,
+                               Int64(p.t), Int64(p.d), Int64(p.dv), maskRows, Int64(p.maskStrides[2]), Int64(maskStride),
+                               lo, end, scale, out + row0 * p.dv, scratch, nanToZero ? 1 : 0)
         }
     }
 
-    /// row[t] ← softmax(row + mask) in place, as the reference: the max ignores NaN; a row whose
-    /// scores are all -inf becomes NaN (0 with `nanToZero`, which also zeroes NaN weights).
+    /// [first, last + 1) over the keys whose mask entry is above `maskedBelow` (NaN counts as
+    /// live); all t keys when none is.
     @inline(__always)
-    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ t: Int, mask: UnsafePointer<Float>?, maskStride: Int,
-                           nanToZero: Bool) {
-        var maxScore = -Float.infinity
-        for i in 0..<t {
-            var score = row[i]
-            if let mask { score += mask[i * maskStride]; row[i] = score }
-            if score > maxScore { maxScore = score }
-        }
-        if maxScore == -.infinity {
-            row.update(repeating: nanToZero ? 0 : .nan, count: t)
-            return
-        }
-        let sum = VectorMath.expShifted(row, t, by: maxScore)
-        let inverse = 1 / sum
-        var i = 0
-        let inv16 = SIMD16<Float>(repeating: inverse)
-        let raw = UnsafeMutableRawPointer(row)
-        while i + 16 <= t {
-            let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            raw.storeBytes(of: x * inv16, toByteOffset: i * 4, as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < t { row[i] *= inverse; i += 1 }
-        if nanToZero { for j in 0..<t where row[j].isNaN { row[j] = 0 } }
+    static func liveRange(_ mask: UnsafePointer<Float>, _ t: Int, stride: Int) -> (Int, Int) {
+        var end = t
+        while end > 0 && mask[(end - 1) * stride] <= maskedBelow { end -= 1 }
+        if end == 0 { return (0, t) }
+        var lo = 0
+        while mask[lo * stride] <= maskedBelow { lo += 1 }
+        return (lo, end)
     }
 }

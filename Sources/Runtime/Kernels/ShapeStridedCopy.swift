@@ -23,14 +23,36 @@ enum StridedCopy {
             copyTiled(from: base, dims: dims, tiledAxis: tiled, elementSize: elementSize, to: destination)
             return
         }
-        let outer = dims.dropLast()
+        let outer = Array(dims.dropLast())
         let outerCount = outer.reduce(1) { $0 * $1.size }
+        let runBytes = inner.size * elementSize
+        // Large copies (prefill's head transposes: 1152 runs of 256 bytes) in chunks over the pool.
+        let chunkRuns = max(1, (1 << 16) / max(runBytes, 1))
+        let chunks = (outerCount + chunkRuns - 1) / chunkRuns
+        RuntimeThreads.parallelFor(chunks) { chunk in
+            let first = chunk * chunkRuns
+            copyRuns(from: base, outer: outer, inner: inner, first: first, count: min(chunkRuns, outerCount - first),
+                     elementSize: elementSize, to: destination + first * runBytes)
+        }
+    }
+
+    /// Runs `first ..< first + count` (in output order) of a copy whose innermost coalesced axis
+    /// is `inner` and whose other axes are `outer`.
+    private static func copyRuns(from base: UnsafeRawPointer, outer: [(size: Int, stride: Int)], inner: (size: Int, stride: Int),
+                                 first: Int, count: Int, elementSize: Int, to destination: UnsafeMutableRawPointer) {
         let outerSizes = outer.map(\.size), outerStrides = outer.map(\.stride)
+        // The multi-index and source offset of run `first`.
         var position = [Int](repeating: 0, count: outer.count)
         var sourceOffset = 0  // in elements, relative to `base`
+        var rest = first
+        for axis in stride(from: outer.count - 1, through: 0, by: -1) {
+            position[axis] = rest % outerSizes[axis]
+            rest /= outerSizes[axis]
+            sourceOffset += position[axis] * outerStrides[axis]
+        }
         var out = destination
         let runBytes = inner.size * elementSize
-        for _ in 0..<outerCount {
+        for _ in 0..<count {
             let from = base + sourceOffset * elementSize
             if inner.stride == 1 {
                 out.copyMemory(from: from, byteCount: runBytes)
