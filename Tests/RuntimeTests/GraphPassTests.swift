@@ -119,18 +119,20 @@ struct GraphPassTests {
         }
     }
 
-    @Test func goldensMatchWithF16Weights() throws {
-        // f16 weights: logits within 2e-2 of the float32 goldens (tiny random models, |logit| < 1).
+    @Test(arguments: [WeightStorage.f16, .bf16])
+    func goldensMatchWithHalfWeights(weights: WeightStorage) throws {
+        // f16 or bf16 weights: logits within 2e-2 of the float32 goldens (tiny random models, |logit| < 1).
         for testCase in try ModelGoldenTests.cases() where testCase.model.hasSuffix("optimum") {
             let dir = "models/\(testCase.model)"
             let graph = try ONNXLoader.load(path: Fixtures.path(dir + "/model.onnx")).graph
             var options = SessionOptions()
-            options.weightStorage = .f16
+            options.weightStorage = weights
             let session = try Session(graph: graph, options: options)
-            #expect(session.graph.initializers.values.contains { $0.dtype == .float16 })
+            let dtype: DType = weights == .f16 ? .float16 : .bfloat16
+            #expect(session.graph.initializers.values.contains { $0.dtype == dtype })
             let results = try session.run(testCase.feeds(), outputs: ["logits"])
             let report = closeness(try #require(results["logits"]), try testCase.golden("logits"), atol: 2e-2, rtol: 0)
-            #expect(report.isClose, "\(testCase) logits with f16 weights: \(report)")
+            #expect(report.isClose, "\(testCase) logits with \(weights) weights: \(report)")
         }
     }
 

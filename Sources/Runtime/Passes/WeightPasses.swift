@@ -28,7 +28,8 @@ public struct MatMulWeightFusion: GraphPass {
     }
 }
 
-/// Converts the weights of `lpc:MatMulKN` / `lpc:MatMulNT` to float16 once, at load. The float32
+/// Converts the weights of `lpc:MatMulKN` / `lpc:MatMulNT` to float16 or bfloat16 (round to
+/// nearest even) once, at load, into huge-page storage (`TensorStorage(weightByteCount:)`). The float32
 /// source pages of a memory map are dropped from memory afterwards (they are re-read from the file
 /// if something else, e.g. an embedding Gather, still reads them).
 public struct WeightConversion: GraphPass {
@@ -38,17 +39,21 @@ public struct WeightConversion: GraphPass {
 
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
         guard storage != .f32 else { return false }
-        guard storage == .f16 else {
-            throw RuntimeError.unsupportedOption("--weights \(storage.rawValue) is not supported yet; use f32 or f16")
-        }
+        let dtype: DType = storage == .f16 ? .float16 : .bfloat16
         var converted: [String: String] = [:]
         for (i, node) in graph.nodes.enumerated() where node.domain == GraphOptimizer.domain && (node.opType == "MatMulKN" || node.opType == "MatMulNT") {
             let name = node.inputs[1]
             guard let w = graph.initializers[name], w.dtype == .float32, !context.inputs.contains(name) else { continue }
             if converted[name] == nil {
-                let half = Tensor(uninitialized: .float16, shape: w.shape)
-                lpc_f32_to_f16(w.pointer(Float.self), half.raw.assumingMemoryBound(to: UInt16.self), Int64(w.count))
-                let newName = name + ".f16"
+                // Streamed whole every decode step: 2 MiB-aligned, on huge pages (TensorStorage).
+                let half = Tensor(dtype: dtype, shape: w.shape, storage: TensorStorage(weightByteCount: w.count * dtype.size))
+                let bits = half.raw.assumingMemoryBound(to: UInt16.self)
+                if dtype == .float16 {
+                    lpc_f32_to_f16(w.pointer(Float.self), bits, Int64(w.count))
+                } else {
+                    lpc_f32_to_bf16_n(w.pointer(Float.self), bits, Int64(w.count))
+                }
+                let newName = name + "." + storage.rawValue
                 graph.initializers[newName] = half
                 converted[name] = newName
                 if w.storage.isView { Self.release(w) } // keeps the peak near f16 + what is left of f32
