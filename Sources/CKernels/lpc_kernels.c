@@ -591,6 +591,13 @@ static void kn_multi_task(void *ctx, int64_t t) {
     int64_t c0 = s * j->chunk[p], c1 = c0 + j->chunk[p];
     if (c1 > n) c1 = n;
     if (c0 >= c1) return;
+    if (level == 3 && j->wt != WT_F32 && c0 == 0 && c1 == n) {
+        // One task for the whole product (a small part, e.g. K or V): the 8-row kernel writes y
+        // directly; the column-band kernel would load and store y once per weight row.
+        if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
+        else lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
+        return;
+    }
     if (j->wt == WT_F16) {
         if (level == 3) kn_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_f16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
