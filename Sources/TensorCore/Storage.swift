@@ -40,8 +40,8 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `byteCount` uninitialised bytes for data that is streamed whole and often (weights
     /// converted at load). From `hugePageSize` up the block is a 2 MiB-aligned anonymous mapping
     /// advised MADV_HUGEPAGE: with THP in `madvise` mode, heap memory otherwise gets 4 KiB pages, and
-    /// a gemv streaming them reads ~10–20% slower (TLB misses, prefetchers stopping at every 4 KiB
-    /// page). Smaller blocks, or when the mapping fails, come from the heap as usual.
+    /// a gemv streaming them reads 10–25% slower (measured: TLB misses, prefetchers stopping at every
+    /// 4 KiB page). Smaller blocks, or when the mapping fails, come from the heap as usual.
     public init(weightByteCount byteCount: Int) {
         self.byteCount = byteCount
         owner = nil
@@ -79,7 +79,8 @@ public final class TensorStorage: @unchecked Sendable {
     }
     #endif
 
-    /// A view on memory that `owner` keeps alive. The memory must not be written through this view.
+    /// A view on memory that `owner` keeps alive. Views of a read-only file map must not be written
+    /// through; views of owned storage (an arena of converted weights) may be.
     public init(viewOf pointer: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
         self.pointer = pointer
         self.byteCount = byteCount
