@@ -1,4 +1,6 @@
 #include "lpc_kernels.h"
+#include "lpc_bf16_lmhead.h"
+#include "gemv_half.h"
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
@@ -157,6 +159,13 @@ static inline float hsum256(__m256 v) {
 #define MLOAD512_F16(mask, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p))
 #define LOAD256_F32(p) _mm256_loadu_ps(p)
 #define LOAD256_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define LOAD512_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define MLOAD512_BF16(mask, p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p)), 16))
+#define LOAD256_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+
+// Weight storage of a gemv: the element type behind `const void *w`.
+enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2 };
+static inline int64_t weight_size(int wt) { return wt == WT_F32 ? 4 : 2; }
 
 // Four weight rows at a time against one x row: four independent streams.
 #define DEFINE_ROWS512(NAME, WT, LOAD, MLOAD, ATTR)                                               \
@@ -201,7 +210,7 @@ ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t 
 }
 
 DEFINE_ROWS512(rows_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
-DEFINE_ROWS512(rows_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+// 16-bit weights (f16, bf16) use lpc_rows8_*_avx512 (lpc_gemv_half.c).
 
 static inline float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
@@ -241,6 +250,8 @@ static inline uint16_t float_to_half(float f) {
     return (uint16_t)(sign | result);
 }
 
+static inline float bf16_to_float(uint16_t b) { return lpc_bf16_to_f32(b); }
+
 static void rows_f32_scalar(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++)
         for (int64_t i = 0; i < m; i++) {
@@ -255,6 +266,15 @@ static void rows_f16_scalar(const float *x, const uint16_t *w, float *y, int64_t
         for (int64_t i = 0; i < m; i++) {
             float s = 0;
             for (int64_t j = 0; j < k; j++) s += x[i * k + j] * half_to_float(w[r * k + j]);
+            y[i * n + r] = s;
+        }
+}
+
+static void rows_bf16_scalar(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = 0; i < m; i++) {
+            float s = 0;
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * bf16_to_float(w[r * k + j]);
             y[i * n + r] = s;
         }
 }
@@ -288,13 +308,16 @@ DEFINE_ROWS256(rows_f32_avx2, float, LOAD256_F32)
 #define TOF(v) half_to_float(v)
 DEFINE_ROWS256(rows_f16_avx2, uint16_t, LOAD256_F16)
 #undef TOF
+#define TOF(v) bf16_to_float(v)
+DEFINE_ROWS256(rows_bf16_avx2, uint16_t, LOAD256_BF16)
+#undef TOF
 
 typedef struct {
     const float *x;
     const void *w;
     float *y;
     int64_t m, n, k, chunk;
-    int half;
+    int wt; // WT_*
 } gemv_job;
 
 static void gemv_task(void *ctx, int64_t t) {
@@ -303,10 +326,14 @@ static void gemv_task(void *ctx, int64_t t) {
     if (r1 > j->n) r1 = j->n;
     if (r0 >= r1) return;
     int level = lpc_simd_level();
-    if (j->half) {
-        if (level == 3) rows_f16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+    if (j->wt == WT_F16) {
+        if (level == 3) lpc_rows8_f16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
         else if (level == 2) rows_f16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
         else rows_f16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+    } else if (j->wt == WT_BF16) {
+        if (level == 3) lpc_rows8_bf16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else if (level == 2) rows_bf16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else rows_bf16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
     } else {
         if (level == 3) rows_f32_avx512(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
         else if (level == 2) rows_f32_avx2(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
@@ -314,22 +341,23 @@ static void gemv_task(void *ctx, int64_t t) {
     }
 }
 
-static void gemv(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int half) {
+static void gemv(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int wt) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { memset(y, 0, (size_t)(m * n) * sizeof(float)); return; }
     int threads = pool_threads;
     // Chunks of whole 16-row groups; a few per thread so uneven cores even out.
-    int64_t bytes = n * k * (half ? 2 : 4);
+    int64_t bytes = n * k * weight_size(wt);
     int64_t tasks = bytes < (1 << 16) ? 1 : (int64_t)threads * 4;
     int64_t chunk = (n + tasks - 1) / tasks;
     chunk = (chunk + 15) & ~(int64_t)15;
     tasks = (n + chunk - 1) / chunk;
-    gemv_job job = {x, w, y, m, n, k, chunk, half};
+    gemv_job job = {x, w, y, m, n, k, chunk, wt};
     lpc_parallel_for(tasks, gemv_task, &job);
 }
 
-void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, 0); }
-void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, 1); }
+void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_F32); }
+void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_F16); }
+void lpc_gemv_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_BF16); }
 
 void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
     for (int64_t i = 0; i < m; i++)
@@ -349,6 +377,15 @@ void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t
         }
 }
 
+void lpc_gemv_bf16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * bf16_to_float(w[r * k + j]);
+            y[i * n + r] = (float)s;
+        }
+}
+
 __attribute__((target("avx2,f16c")))
 static void f32_to_f16_f16c(const float *src, uint16_t *dst, int64_t n) {
     int64_t i = 0;
@@ -364,6 +401,33 @@ void lpc_f32_to_f16(const float *src, uint16_t *dst, int64_t n) {
 
 void lpc_f16_to_f32(const uint16_t *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static void f32_to_bf16_avx512(const float *src, uint16_t *dst, int64_t n) {
+    // Round to nearest even on the bits, as lpc_f32_to_bf16; NaNs become quiet NaNs.
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(src + i));
+        __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absmask), inf);
+        rounded = _mm512_mask_or_epi32(rounded, nan, u, _mm512_set1_epi32(0x400000)); // quiet bit, unrounded
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16)));
+    }
+    for (; i < n; i++) dst[i] = lpc_f32_to_bf16(src[i]);
+}
+
+void lpc_f32_to_bf16_n(const float *src, uint16_t *dst, int64_t n) {
+    if (lpc_simd_level() == 3) { f32_to_bf16_avx512(src, dst, n); return; }
+    for (int64_t i = 0; i < n; i++) dst[i] = lpc_f32_to_bf16(src[i]);
+}
+
+void lpc_bf16_to_f32_n(const uint16_t *src, float *dst, int64_t n) {
+    // Exact: a bfloat16 is the high half of a float32.
+    uint32_t *out = (uint32_t *)dst;
+    for (int64_t i = 0; i < n; i++) out[i] = (uint32_t)src[i] << 16;
 }
 
 // MARK: - gemv over weights stored [K, N] (as ONNX MatMul keeps them): y[i, c] = sum_j x[i, j] w[j, c]
@@ -398,6 +462,7 @@ ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t 
 
 DEFINE_KN512(kn_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
 DEFINE_KN512(kn_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+DEFINE_KN512(kn_bf16_avx512, uint16_t, LOAD512_BF16, MLOAD512_BF16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 
 #define DEFINE_KN256(NAME, WT, LOAD, TOFN)                                                       \
 __attribute__((target("avx2,fma,f16c")))                                                        \
@@ -422,6 +487,7 @@ static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, in
 static inline float f32_identity(float v) { return v; }
 DEFINE_KN256(kn_f32_avx2, float, LOAD256_F32, f32_identity)
 DEFINE_KN256(kn_f16_avx2, uint16_t, LOAD256_F16, half_to_float)
+DEFINE_KN256(kn_bf16_avx2, uint16_t, LOAD256_BF16, bf16_to_float)
 
 #define DEFINE_KN_SCALAR(NAME, WT, TOFN)                                                        \
 static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,         \
@@ -435,6 +501,7 @@ static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, in
 }
 DEFINE_KN_SCALAR(kn_f32_scalar, float, f32_identity)
 DEFINE_KN_SCALAR(kn_f16_scalar, uint16_t, half_to_float)
+DEFINE_KN_SCALAR(kn_bf16_scalar, uint16_t, bf16_to_float)
 
 // K-split: task s of S owns weight rows [k·s/S, k·(s+1)/S), a contiguous block of memory, and
 // writes its partial y[m, n] into its own scratch row; the caller sums the S partials. Four
@@ -488,7 +555,7 @@ ATTR static void NAME(const float *x, const WT *w, float *part, int64_t m, int64
 }
 
 DEFINE_KSPLIT512(ksplit_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
-DEFINE_KSPLIT512(ksplit_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+// 16-bit weights use lpc_ksplit8_*_avx512 (lpc_gemv_half.c: eight rows per pass, prefetching).
 
 // Several products sharing x (Q/K/V, gate/up) in one parallel region: part p has weights w[p]
 // [k, n[p]] and output y[p] [m, n[p]].
@@ -502,7 +569,7 @@ typedef struct {
     int64_t first[KN_MAX_PARTS + 1]; // first task of each part
     int64_t chunk[KN_MAX_PARTS];     // K rows (K-split) or columns (band split) per task
     int64_t m, k;
-    int parts, half;
+    int parts, wt; // WT_*
 } kn_job;
 
 static void kn_multi_task(void *ctx, int64_t t) {
@@ -516,17 +583,29 @@ static void kn_multi_task(void *ctx, int64_t t) {
         if (r1 > j->k) r1 = j->k;
         float *part = j->scratch[p] + s * j->m * n;
         if (r0 >= r1) { memset(part, 0, (size_t)(j->m * n) * sizeof(float)); return; }
-        if (j->half) ksplit_f16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
+        if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
+        else if (j->wt == WT_BF16) lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
         else ksplit_f32_avx512(j->x, (const float *)j->w[p], part, j->m, n, j->k, r0, r1);
         return;
     }
     int64_t c0 = s * j->chunk[p], c1 = c0 + j->chunk[p];
     if (c1 > n) c1 = n;
     if (c0 >= c1) return;
-    if (j->half) {
+    if (level == 3 && j->wt != WT_F32 && c0 == 0 && c1 == n) {
+        // One task for the whole product (a small part, e.g. K or V): the 8-row kernel writes y
+        // directly; the column-band kernel would load and store y once per weight row.
+        if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
+        else lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
+        return;
+    }
+    if (j->wt == WT_F16) {
         if (level == 3) kn_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_f16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else kn_f16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+    } else if (j->wt == WT_BF16) {
+        if (level == 3) kn_bf16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else if (level == 2) kn_bf16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else kn_bf16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
     } else {
         if (level == 3) kn_f32_avx512(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
@@ -550,20 +629,20 @@ static void sum_partials_avx512(const float *scratch, float *y, int64_t count, i
 }
 
 static void gemv_kn_multi(const float *x, const void *const *w, float *const *y, const int64_t *n, int parts,
-                          int64_t m, int64_t k, int half) {
+                          int64_t m, int64_t k, int wt) {
     if (m <= 0 || parts <= 0) return;
     if (parts > KN_MAX_PARTS) {
-        gemv_kn_multi(x, w, y, n, KN_MAX_PARTS, m, k, half);
-        gemv_kn_multi(x, w + KN_MAX_PARTS, y + KN_MAX_PARTS, n + KN_MAX_PARTS, parts - KN_MAX_PARTS, m, k, half);
+        gemv_kn_multi(x, w, y, n, KN_MAX_PARTS, m, k, wt);
+        gemv_kn_multi(x, w + KN_MAX_PARTS, y + KN_MAX_PARTS, n + KN_MAX_PARTS, parts - KN_MAX_PARTS, m, k, wt);
         return;
     }
     kn_job job;
     memset(&job, 0, sizeof job);
-    job.x = x; job.m = m; job.k = k; job.parts = parts; job.half = half;
+    job.x = x; job.m = m; job.k = k; job.parts = parts; job.wt = wt;
     int threads = pool_threads;
     int ksplit = lpc_simd_level() == 3;
     int64_t total_bytes = 0;
-    for (int p = 0; p < parts; p++) total_bytes += n[p] * k * (half ? 2 : 4);
+    for (int p = 0; p < parts; p++) total_bytes += n[p] * k * weight_size(wt);
     size_t scratch_floats = 0;
     int64_t tasks = 0;
     for (int p = 0; p < parts; p++) {
@@ -571,13 +650,15 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
         job.first[p] = tasks;
         if (n[p] <= 0) { job.chunk[p] = 1; continue; }
         if (k <= 0) { memset(y[p], 0, (size_t)(m * n[p]) * sizeof(float)); job.chunk[p] = 1; continue; }
-        int64_t bytes = n[p] * k * (half ? 2 : 4);
+        int64_t bytes = n[p] * k * weight_size(wt);
         // Tasks in proportion to the bytes, at least one; two per thread for the whole job.
         int64_t want = total_bytes < (1 << 16) ? 1 : ((int64_t)threads * 2 * bytes + total_bytes - 1) / total_bytes;
         if (want < 1) want = 1;
         if (ksplit && n[p] <= KSPLIT_MAX_N && want > 1) {
             int64_t chunk = (k + want - 1) / want;
-            chunk = (chunk + 3) & ~(int64_t)3;
+            // Whole passes of the kernel: four rows (f32), eight (16-bit weights).
+            int64_t rows_per_pass = wt == WT_F32 ? 4 : 8;
+            chunk = (chunk + rows_per_pass - 1) / rows_per_pass * rows_per_pass;
             job.chunk[p] = chunk;
             int64_t splits = (k + chunk - 1) / chunk;
             tasks += splits;
@@ -606,21 +687,25 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
     free(scratch);
 }
 
-static void gemv_kn(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int half) {
+static void gemv_kn(const float *x, const void *w, float *y, int64_t m, int64_t n, int64_t k, int wt) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { memset(y, 0, (size_t)(m * n) * sizeof(float)); return; }
-    gemv_kn_multi(x, &w, &y, &n, 1, m, k, half);
+    gemv_kn_multi(x, &w, &y, &n, 1, m, k, wt);
 }
 
 void lpc_gemv_kn_multi_f32(const float *x, const float *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
-    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, 0);
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_F32);
 }
 void lpc_gemv_kn_multi_f16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
-    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, 1);
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_F16);
+}
+void lpc_gemv_kn_multi_bf16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_BF16);
 }
 
-void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, 0); }
-void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, 1); }
+void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_F32); }
+void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_F16); }
+void lpc_gemv_kn_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_BF16); }
 
 void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
     for (int64_t i = 0; i < m; i++)
@@ -636,6 +721,15 @@ void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int6
         for (int64_t c = 0; c < n; c++) {
             double s = 0;
             for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[j * n + c]);
+            y[i * n + c] = (float)s;
+        }
+}
+
+void lpc_gemv_kn_bf16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * bf16_to_float(w[j * n + c]);
             y[i * n + c] = (float)s;
         }
 }

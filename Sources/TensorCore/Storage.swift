@@ -12,6 +12,8 @@ public final class TensorStorage: @unchecked Sendable {
     /// Keeps the memory alive for views (e.g. a `MappedFile`); nil for owned storage.
     private let owner: AnyObject?
     private let owned: Bool
+    /// Length of the anonymous mapping behind huge-page storage (0: heap or view).
+    private let mappedLength: Int
 
     /// Allocates `byteCount` zeroed bytes, 64-byte aligned (a cache line, and AVX-512's width).
     public init(zeroedByteCount byteCount: Int) {
@@ -20,6 +22,7 @@ public final class TensorStorage: @unchecked Sendable {
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
         owner = nil
         owned = true
+        mappedLength = 0
     }
 
     /// Allocates `byteCount` uninitialised bytes, 64-byte aligned: for outputs a kernel fills whole.
@@ -28,20 +31,72 @@ public final class TensorStorage: @unchecked Sendable {
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
         owner = nil
         owned = true
+        mappedLength = 0
     }
 
-    /// A view on memory that `owner` keeps alive. The memory must not be written through this view.
+    /// The size from which `init(weightByteCount:)` asks for transparent huge pages: one 2 MiB page.
+    public static let hugePageSize = 2 << 20
+
+    /// Allocates `byteCount` uninitialised bytes for data that is streamed whole and often (weights
+    /// converted at load). From `hugePageSize` up the block is a 2 MiB-aligned anonymous mapping
+    /// advised MADV_HUGEPAGE: with THP in `madvise` mode, heap memory otherwise gets 4 KiB pages, and
+    /// a gemv streaming them reads 10–25% slower (measured: TLB misses, prefetchers stopping at every
+    /// 4 KiB page). Smaller blocks, or when the mapping fails, come from the heap as usual.
+    public init(weightByteCount byteCount: Int) {
+        self.byteCount = byteCount
+        owner = nil
+        owned = true
+        #if os(Linux)
+        if byteCount >= Self.hugePageSize, let mapped = Self.mapHugePageAligned(byteCount) {
+            pointer = mapped.0
+            mappedLength = mapped.1
+            return
+        }
+        #endif
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        mappedLength = 0
+    }
+
+    /// Whether this storage is an anonymous mapping advised for huge pages.
+    public var isHugePageMapping: Bool { mappedLength > 0 }
+
+    #if os(Linux)
+    /// Maps `byteCount` bytes rounded up to 2 MiB at a 2 MiB boundary: maps 2 MiB more than needed
+    /// and unmaps the unaligned head and the tail.
+    private static func mapHugePageAligned(_ byteCount: Int) -> (UnsafeMutableRawPointer, Int)? {
+        let huge = hugePageSize
+        let length = (byteCount + huge - 1) / huge * huge
+        guard let raw = mmap(nil, length + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              raw != MAP_FAILED else { return nil }
+        let start = Int(bitPattern: raw)
+        let aligned = (start + huge - 1) / huge * huge
+        if aligned > start { munmap(raw, aligned - start) }
+        let tail = start + length + huge - (aligned + length)
+        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + length), tail) }
+        let pointer = UnsafeMutableRawPointer(bitPattern: aligned)!
+        _ = madvise(pointer, length, MADV_HUGEPAGE) // advice only: 4 KiB pages if THP is off
+        return (pointer, length)
+    }
+    #endif
+
+    /// A view on memory that `owner` keeps alive. Views of a read-only file map must not be written
+    /// through; views of owned storage (an arena of converted weights) may be.
     public init(viewOf pointer: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
         self.pointer = pointer
         self.byteCount = byteCount
         self.owner = owner
         owned = false
+        mappedLength = 0
     }
 
     public var isView: Bool { !owned }
 
     deinit {
-        if owned { pointer.deallocate() }
+        guard owned else { return }
+        #if os(Linux)
+        if mappedLength > 0 { munmap(pointer, mappedLength); return }
+        #endif
+        pointer.deallocate()
     }
 }
 

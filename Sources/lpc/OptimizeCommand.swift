@@ -28,15 +28,11 @@ struct OptimizeCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The folder to write (created if missing).")
     var output: String
 
-    @Option(help: "Weight storage written: f32 (as exported) or f16 (MatMul weights converted once).")
+    @Option(help: "Weight storage written: f32 (as exported), f16 or bf16 (MatMul weights converted once).")
     var weights: WeightStorage = .f32
 
     @Flag(help: "Replace an existing model.onnx in the output folder.")
     var force = false
-
-    func validate() throws {
-        guard weights != .bf16 else { throw ValidationError("--weights bf16 is not supported yet; use f32 or f16") }
-    }
 
     func run() throws {
         do { try optimize() } catch { exitWithError(error) }

@@ -41,7 +41,16 @@ struct OptimizeCLITests {
         #expect(twice.status == 1 && twice.stderr.contains("already written by lpc optimize"), "\(twice.stderr)")
         let inPlace = try CLI.run(["optimize", model, "-o", model])
         #expect(inPlace.status == 1 && inPlace.stderr.contains("own folder"), "\(inPlace.stderr)")
-        let bf16 = try CLI.run(["optimize", model, "-o", out, "--weights", "bf16"])
-        #expect(bf16.status != 0 && bf16.stderr.contains("bf16"), "\(bf16.stderr)")
+    }
+
+    @Test func writesBF16WeightsThatGenerate() throws {
+        let out = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try CLI.run(["optimize", model, "-o", out, "--weights", "bf16"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let generated = try CLI.run(["generate", "--model", out, "--prompt", "Hi", "--greedy", "--max-tokens", "4",
+                                     "--ignore-eos", "--format", "jsonl"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        #expect(generated.stdout.split(separator: "\n").filter { $0.contains("\"token\"") }.count == 4, "\(generated.stdout)")
     }
 }

@@ -95,10 +95,12 @@ struct ONNXWriterTests {
         }
     }
 
-    @Test func f16WeightsAreWrittenAsF16() throws {
-        let (original, reloaded, folder) = try Self.optimizeAndReload("models/mistral-optimum", weights: .f16)
+    @Test(arguments: [WeightStorage.f16, .bf16])
+    func halfWeightsAreWrittenAsConverted(weights: WeightStorage) throws {
+        let (original, reloaded, folder) = try Self.optimizeAndReload("models/mistral-optimum", weights: weights)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        #expect(reloaded.graph.initializers.values.contains { $0.dtype == .float16 })
+        let dtype: DType = weights == .f16 ? .float16 : .bfloat16
+        #expect(reloaded.graph.initializers.values.contains { $0.dtype == dtype })
         let testCase = try ModelFixtureCase.named("mistral-optimum", "prefill")
         let feeds = try testCase.feeds()
         let expected = try original.run(feeds)

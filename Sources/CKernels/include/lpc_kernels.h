@@ -3,30 +3,38 @@
 #include <stdint.h>
 
 /// The few kernels Swift cannot emit portably: AVX2/AVX-512 FMA matrix-vector products over
-/// float32 or float16 (F16C) weights, with runtime CPU dispatch, and a small spinning thread pool
+/// float32, float16 (F16C) or bfloat16 weights, with runtime CPU dispatch, and a small spinning thread pool
 /// (decode issues ~200 matvecs per token; each must start in about a microsecond).
 
 /// y[i, r] = sum_j x[i, j] * w[r, j]  for i < m, r < n: x [m, k], w [n, k] (row-major), y [m, n].
 void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
-/// The same with float16 weights (IEEE half bits).
+/// The same with float16 weights (IEEE half bits), and with bfloat16 weights (float32's high half).
 void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 /// Scalar reference twins (one thread, no SIMD).
 void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_bf16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 
 /// y[i, c] = sum_j x[i, j] * w[j, c]: x [m, k], w [k, n] (ONNX MatMul layout), y [m, n].
 void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 /// Several products sharing x in one parallel region: y[p] [m, n[p]] = x [m, k] · w[p] [k, n[p]]
 /// for p < parts (Q/K/V or gate/up projections of one layer).
 void lpc_gemv_kn_multi_f32(const float *x, const float *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
 void lpc_gemv_kn_multi_f16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
+void lpc_gemv_kn_multi_bf16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
 void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_bf16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 
 /// Round-to-nearest-even conversions.
 void lpc_f32_to_f16(const float *src, uint16_t *dst, int64_t n);
 void lpc_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
+/// float32 → bfloat16 (round to nearest even, NaN stays NaN) and back (exact), n elements.
+void lpc_f32_to_bf16_n(const float *src, uint16_t *dst, int64_t n);
+void lpc_bf16_to_f32_n(const uint16_t *src, float *dst, int64_t n);
 
 /// Threads our pool uses, including the caller (1 = no workers).
 void lpc_set_threads(int n);

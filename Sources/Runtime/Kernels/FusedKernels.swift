@@ -183,7 +183,7 @@ enum FusedKernels {
 
     // MARK: MatMulKN
 
-    /// y[..., N] = x[..., K] · W[K, N] (a MatMul with constant 2-D weights; f16 weights allowed).
+    /// y[..., N] = x[..., K] · W[K, N] (a MatMul with constant 2-D weights; f16 and bf16 weights allowed).
     static func matMulKN(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
         guard x.dtype == .float32, w.rank == 2, x.rank >= 1, let k = x.shape.last, w.shape[0] == k else {
             throw KernelError("MatMul needs float32 x[..., K] and W[K, N]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
@@ -210,8 +210,15 @@ enum FusedKernels {
                 // Prefill: widen the weights once per call, one full-depth sgemm (MatMulBLAS).
                 MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1))
             }
+        case .bfloat16:
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_bf16(px, pw, py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                BF16Weights.sgemmKN(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1))
+            }
         default:
-            throw KernelError("MatMul weights must be float32 or float16, got \(w.dtype)")
+            throw KernelError("MatMul weights must be float32, float16 or bfloat16, got \(w.dtype)")
         }
         return result
     }
@@ -225,8 +232,8 @@ enum FusedKernels {
         let weights = try (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) }
         guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
               weights.allSatisfy({ $0.rank == 2 && $0.shape[0] == k && $0.dtype == first.dtype }),
-              first.dtype == .float32 || first.dtype == .float16 else {
-            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32 or float16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
+              [.float32, .float16, .bfloat16].contains(first.dtype) else {
+            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16 or bfloat16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
         guard rows <= Gemv.maxRows else {
@@ -258,14 +265,18 @@ enum FusedKernels {
             lpc_gemv_kn_multi_f32(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
         } else {
             let pointers: [UnsafePointer<UInt16>?] = weights.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
-            lpc_gemv_kn_multi_f16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+            if first.dtype == .float16 {
+                lpc_gemv_kn_multi_f16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+            } else {
+                lpc_gemv_kn_multi_bf16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+            }
         }
         return results
     }
 
     // MARK: MatMulNT
 
-    /// y[..., N] = x[..., K] · W[N, K]ᵀ (W as stored by a Transpose-fed MatMul; f16 weights allowed).
+    /// y[..., N] = x[..., K] · W[N, K]ᵀ (W as stored by a Transpose-fed MatMul; f16 and bf16 weights allowed).
     static func matMulNT(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
         guard x.dtype == .float32, w.rank == 2, let k = x.shape.last, w.shape[1] == k else {
             throw KernelError("MatMulNT needs float32 x[..., K] and W[N, K]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
@@ -284,8 +295,15 @@ enum FusedKernels {
         case .float16:
             Gemv.matMulNTHalf(x.pointer(Float.self), w.raw.assumingMemoryBound(to: UInt16.self), result.pointer(Float.self),
                               m: rows, n: n, k: k)
+        case .bfloat16:
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_bf16(x.pointer(Float.self), pw, result.pointer(Float.self), Int64(rows), Int64(n), Int64(k))
+            } else {
+                BF16Weights.sgemmNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k)
+            }
         default:
-            throw KernelError("MatMulNT weights must be float32 or float16, got \(w.dtype)")
+            throw KernelError("MatMulNT weights must be float32, float16 or bfloat16, got \(w.dtype)")
         }
         return result
     }

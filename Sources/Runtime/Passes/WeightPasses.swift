@@ -28,7 +28,8 @@ public struct MatMulWeightFusion: GraphPass {
     }
 }
 
-/// Converts the weights of `lpc:MatMulKN` / `lpc:MatMulNT` to float16 once, at load. The float32
+/// Converts the weights of `lpc:MatMulKN` / `lpc:MatMulNT` to float16 or bfloat16 (round to
+/// nearest even) once, at load, into one huge-page arena (`TensorStorage(weightByteCount:)`). The float32
 /// source pages of a memory map are dropped from memory afterwards (they are re-read from the file
 /// if something else, e.g. an embedding Gather, still reads them).
 public struct WeightConversion: GraphPass {
@@ -38,26 +39,51 @@ public struct WeightConversion: GraphPass {
 
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
         guard storage != .f32 else { return false }
-        guard storage == .f16 else {
-            throw RuntimeError.unsupportedOption("--weights \(storage.rawValue) is not supported yet; use f32 or f16")
-        }
-        var converted: [String: String] = [:]
-        for (i, node) in graph.nodes.enumerated() where node.domain == GraphOptimizer.domain && (node.opType == "MatMulKN" || node.opType == "MatMulNT") {
+        let dtype: DType = storage == .f16 ? .float16 : .bfloat16
+        // The weights to convert, in first-use order (a decode step reads them in this order).
+        var names: [String] = [], seen = Set<String>()
+        for node in graph.nodes where Self.converts(node) {
             let name = node.inputs[1]
-            guard let w = graph.initializers[name], w.dtype == .float32, !context.inputs.contains(name) else { continue }
-            if converted[name] == nil {
-                let half = Tensor(uninitialized: .float16, shape: w.shape)
-                lpc_f32_to_f16(w.pointer(Float.self), half.raw.assumingMemoryBound(to: UInt16.self), Int64(w.count))
-                let newName = name + ".f16"
-                graph.initializers[newName] = half
-                converted[name] = newName
-                if w.storage.isView { Self.release(w) } // keeps the peak near f16 + what is left of f32
-            }
-            graph.nodes[i].inputs[1] = converted[name]!
+            guard let w = graph.initializers[name], w.dtype == .float32, !context.inputs.contains(name),
+                  seen.insert(name).inserted else { continue }
+            names.append(name)
         }
-        guard !converted.isEmpty else { return false }
+        guard !names.isEmpty else { return false }
+        // One arena for all of them, on huge pages (TensorStorage(weightByteCount:)): most layer
+        // weights are below 2 MiB (SmolLM2's largest per layer is 1.7 MiB in f16), so separate
+        // blocks would come from the heap on 4 KiB pages. Each tensor starts on a cache line.
+        var offsets: [Int] = [], total = 0
+        for name in names {
+            offsets.append(total)
+            total += (graph.initializers[name]!.count * dtype.size + 63) / 64 * 64
+        }
+        let arena = TensorStorage(weightByteCount: total)
+        var converted: [String: String] = [:]
+        for (name, offset) in zip(names, offsets) {
+            let w = graph.initializers[name]!
+            let bytes = w.count * dtype.size
+            let half = Tensor(dtype: dtype, shape: w.shape,
+                              storage: TensorStorage(viewOf: arena.pointer + offset, byteCount: bytes, owner: arena))
+            let bits = half.raw.assumingMemoryBound(to: UInt16.self)
+            if dtype == .float16 {
+                lpc_f32_to_f16(w.pointer(Float.self), bits, Int64(w.count))
+            } else {
+                lpc_f32_to_bf16_n(w.pointer(Float.self), bits, Int64(w.count))
+            }
+            let newName = name + "." + storage.rawValue
+            graph.initializers[newName] = half
+            converted[name] = newName
+            if w.storage.isView { Self.release(w) } // keeps the peak near f16 + what is left of f32
+        }
+        for i in graph.nodes.indices where Self.converts(graph.nodes[i]) {
+            if let newName = converted[graph.nodes[i].inputs[1]] { graph.nodes[i].inputs[1] = newName }
+        }
         graph.pruneInitializers()
         return true
+    }
+
+    private static func converts(_ node: Node) -> Bool {
+        node.domain == GraphOptimizer.domain && (node.opType == "MatMulKN" || node.opType == "MatMulNT") && node.inputs.count > 1
     }
 
     /// Drops the resident pages of a memory-mapped tensor (they stay readable from the file).
