@@ -111,3 +111,169 @@ void lpc_attention_row(const float *q, const float *k, const float *v, int64_t t
         lpc_attention_row_reference(q, k, v, t, d, dv, mask, mask_stride, scale, out, scratch, nan_to_zero);
     }
 }
+
+// MARK: - Grouped partial attention (GQA decode, split over positions)
+
+void lpc_attention_partial_reference(lpc_attention_partial_row *rows, int64_t nrows, const float *k, const float *v,
+                                     int64_t t, int64_t d, int64_t dv, int64_t mask_stride, float scale, float *scratch) {
+    for (int64_t r = 0; r < nrows; r++) {
+        lpc_attention_partial_row *row = &rows[r];
+        float *s = scratch + r * t;
+        float best = -INFINITY;
+        for (int64_t i = 0; i < t; i++) {
+            float dot = 0;
+            for (int64_t j = 0; j < d; j++) dot += row->q[j] * k[i * d + j];
+            s[i] = dot * scale + (row->mask ? row->mask[i * mask_stride] : 0);
+            if (s[i] > best) best = s[i];
+        }
+        for (int64_t j = 0; j < dv; j++) row->acc[j] = 0;
+        row->max = best;
+        row->sum = 0;
+        if (best == -INFINITY) continue;
+        for (int64_t i = 0; i < t; i++) {
+            float e = expf(s[i] - best);
+            row->sum += e;
+            for (int64_t j = 0; j < dv; j++) row->acc[j] += e * v[i * dv + j];
+        }
+    }
+}
+
+// Sums each of 16 vectors: the sum of a[4m + l] lands in lane 4l + m (so callers store the dot
+// of position p at index 4·(p % 4) + p / 4 to get the sums in position order). 15 adds and 30
+// lane shuffles instead of 16 full horizontal reductions.
+__attribute__((target("avx512f")))
+static inline __m512 sum16_transposed(const __m512 a[16]) {
+    __m512 b[8], c[4];
+    for (int i = 0; i < 8; i++)
+        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44), _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+    for (int i = 0; i < 4; i++)
+        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88), _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+    __m512 d0 = _mm512_add_ps(_mm512_unpacklo_ps(c[0], c[1]), _mm512_unpackhi_ps(c[0], c[1]));
+    __m512 d1 = _mm512_add_ps(_mm512_unpacklo_ps(c[2], c[3]), _mm512_unpackhi_ps(c[2], c[3]));
+    return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(d0), _mm512_castps_pd(d1))),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(d0), _mm512_castps_pd(d1))));
+}
+
+// Scores of one query row over t positions into s[t] (scaled, masked); returns their max.
+__attribute__((target("avx512f")))
+static float scores_avx512(const float *q, const float *mask, int64_t mask_stride, const float *k, int64_t t, int64_t d,
+                           float scale, float *s) {
+    int64_t dq = d / 16;
+    __m512 qv[8];
+    for (int64_t j = 0; j < dq; j++) qv[j] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * j), _mm512_set1_ps(scale));
+    __m512 best = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= t; i += 16) {
+        __m512 a[16];
+        for (int p = 0; p < 16; p++) {
+            const float *kp = k + (i + p) * d;
+            __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
+            for (int64_t j = 1; j < dq; j++) acc = _mm512_fmadd_ps(qv[j], _mm512_loadu_ps(kp + 16 * j), acc);
+            a[4 * (p & 3) + (p >> 2)] = acc;
+        }
+        __m512 sv = sum16_transposed(a);
+        if (mask) {
+            __m512 mv;
+            if (mask_stride == 1) mv = _mm512_loadu_ps(mask + i);
+            else {
+                float m[16];
+                for (int p = 0; p < 16; p++) m[p] = mask[(i + p) * mask_stride];
+                mv = _mm512_loadu_ps(m);
+            }
+            sv = _mm512_add_ps(sv, mv);
+        }
+        _mm512_storeu_ps(s + i, sv);
+        best = _mm512_max_ps(sv, best); // max_ps returns its second operand for a NaN: a NaN score is not the max (as in the reference)
+    }
+    float m = _mm512_reduce_max_ps(best);
+    for (; i < t; i++) {
+        const float *kp = k + i * d;
+        __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
+        for (int64_t j = 1; j < dq; j++) acc = _mm512_fmadd_ps(qv[j], _mm512_loadu_ps(kp + 16 * j), acc);
+        float v = _mm512_reduce_add_ps(acc) + (mask ? mask[i * mask_stride] : 0);
+        s[i] = v;
+        if (v > m) m = v;
+    }
+    return m;
+}
+
+// s[i] = exp(s[i] - m) in place; returns Σ.
+__attribute__((target("avx512f")))
+static float exp_sum_avx512(float *s, int64_t t, float m) {
+    __m512 bv = _mm512_set1_ps(m), sumv = _mm512_setzero_ps();
+    int64_t tv = t & ~(int64_t)15;
+    for (int64_t i = 0; i < tv; i += 16) {
+        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + i), bv));
+        _mm512_storeu_ps(s + i, e);
+        sumv = _mm512_add_ps(sumv, e);
+    }
+    if (tv < t) {
+        __mmask16 tail = (__mmask16)((1u << (t - tv)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(tail, lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + tv), bv)));
+        _mm512_mask_storeu_ps(s + tv, tail, e);
+        sumv = _mm512_add_ps(sumv, e);
+    }
+    return _mm512_reduce_add_ps(sumv);
+}
+
+#define PARTIAL_V_ROWS 4 // query rows sharing each V load: 4 rows × up to 8 accumulators + V fit 32 zmm registers
+
+__attribute__((target("avx512f")))
+static void attention_partial_avx512(lpc_attention_partial_row *rows, int64_t nrows, const float *k, const float *v, int64_t t,
+                                     int64_t d, int64_t dv, int64_t mask_stride, float scale, float *scratch) {
+    int64_t dvq = dv / 16;
+    for (int64_t r = 0; r < nrows; r++) {
+        float *s = scratch + r * t;
+        float m = scores_avx512(rows[r].q, rows[r].mask, mask_stride, k, t, d, scale, s);
+        rows[r].max = m;
+        rows[r].sum = m == -INFINITY ? 0 : exp_sum_avx512(s, t, m);
+        if (m == -INFINITY) for (int64_t i = 0; i < t; i++) s[i] = 0; // every weight 0 (not NaN)
+    }
+    // acc_r = Σ_i w_r[i] v_i: each V row loaded once for up to PARTIAL_V_ROWS query rows.
+    for (int64_t r0 = 0; r0 < nrows; r0 += PARTIAL_V_ROWS) {
+        int64_t n = nrows - r0 < PARTIAL_V_ROWS ? nrows - r0 : PARTIAL_V_ROWS;
+        __m512 acc[PARTIAL_V_ROWS][8];
+        for (int64_t r = 0; r < n; r++) for (int64_t j = 0; j < dvq; j++) acc[r][j] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < t; i++) {
+            const float *vi = v + i * dv;
+            __m512 vv[8];
+            for (int64_t j = 0; j < dvq; j++) vv[j] = _mm512_loadu_ps(vi + 16 * j);
+            for (int64_t r = 0; r < n; r++) {
+                __m512 w = _mm512_set1_ps(scratch[(r0 + r) * t + i]);
+                for (int64_t j = 0; j < dvq; j++) acc[r][j] = _mm512_fmadd_ps(w, vv[j], acc[r][j]);
+            }
+        }
+        for (int64_t r = 0; r < n; r++) for (int64_t j = 0; j < dvq; j++) _mm512_storeu_ps(rows[r0 + r].acc + 16 * j, acc[r][j]);
+    }
+}
+
+void lpc_attention_partial(lpc_attention_partial_row *rows, int64_t nrows, const float *k, const float *v, int64_t t,
+                           int64_t d, int64_t dv, int64_t mask_stride, float scale, float *scratch) {
+    if (lpc_simd_level() == 3 && d % 16 == 0 && dv % 16 == 0 && d > 0 && dv > 0 && d <= 128 && dv <= 128) {
+        attention_partial_avx512(rows, nrows, k, v, t, d, dv, mask_stride, scale, scratch);
+    } else {
+        lpc_attention_partial_reference(rows, nrows, k, v, t, d, dv, mask_stride, scale, scratch);
+    }
+}
+
+void lpc_attention_merge(const lpc_attention_partial_row *parts, int64_t nparts, int64_t dv, float *out, int nan_to_zero) {
+    float best = -INFINITY;
+    for (int64_t c = 0; c < nparts; c++) if (parts[c].max > best) best = parts[c].max;
+    float sum = 0;
+    for (int64_t j = 0; j < dv; j++) out[j] = 0;
+    if (best == -INFINITY) {
+        for (int64_t j = 0; j < dv; j++) out[j] = nan_to_zero ? 0 : NAN;
+        return;
+    }
+    for (int64_t c = 0; c < nparts; c++) {
+        if (parts[c].sum == 0 && parts[c].max == -INFINITY) continue; // a fully masked block adds nothing
+        float f = expf(parts[c].max - best);
+        sum += f * parts[c].sum;
+        for (int64_t j = 0; j < dv; j++) out[j] += f * parts[c].acc[j];
+    }
+    float inv = 1 / sum;
+    for (int64_t j = 0; j < dv; j++) {
+        float o = out[j] * inv;
+        out[j] = (nan_to_zero && o != o) ? 0 : o;
+    }
+}

@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
         Examples:
           lpc bench models/SmolLM2-135M-Instruct --threads 2 --runs 5
           lpc bench model.onnx --prompt-tokens 128 --gen-tokens 64 --format json
-          lpc bench model.onnx --past 1024 --gen-tokens 16
+          lpc bench model.onnx --prompt-tokens 1024 --gen-tokens 32   # decode at a long past
         """
     )
 

@@ -39,6 +39,93 @@ struct AttentionRowTests {
         }
     }
 
+    /// `lpc_attention_partial` (AVX-512, query rows sharing K/V) against its scalar twin, and the
+    /// blocks merged by `lpc_attention_merge` against the single-row reference, swept over lengths
+    /// (16-position tails), head sizes, rows per group (one and two V passes) and block counts.
+    /// Tolerance as above.
+    @Test func groupedPartialsMatchReference() {
+        for d in [16, 64, 128, 24] {
+            for t in [1, 15, 16, 17, 100, 515] {
+                for rows in [1, 3, 6] {
+                    let q = FusedKernelTests.random(rows * d, seed: UInt64(d + t)), k = FusedKernelTests.random(t * d, seed: UInt64(t))
+                    let v = FusedKernelTests.random(t * d, seed: UInt64(t + 7))
+                    for maskKind in 0..<3 {
+                        // 0: none; 1: positions ≡ 1 (mod 3) -inf, a strided mask (stride 2); 2: the first half -inf.
+                        let stride = maskKind == 1 ? 2 : 1
+                        let mask: [Float] = (0..<(t * stride)).map { j in
+                            let i = j / stride
+                            return (maskKind == 1 && i % 3 == 1) || (maskKind == 2 && i < t / 2) ? -.infinity : Float(i % 5) * 0.1
+                        }
+                        for blocks in [1, 3] where blocks <= t {
+                            let length = (t + blocks - 1) / blocks
+                            var fastAcc = [Float](repeating: 0, count: rows * blocks * d), slowAcc = fastAcc
+                            var scratch = [Float](repeating: 0, count: rows * length)
+                            var fastParts: [lpc_attention_partial_row] = [], slowParts: [lpc_attention_partial_row] = []
+                            mask.withUnsafeBufferPointer { m in
+                                fastAcc.withUnsafeMutableBufferPointer { fa in
+                                    slowAcc.withUnsafeMutableBufferPointer { sa in
+                                        q.withUnsafeBufferPointer { qp in
+                                            for block in 0..<blocks {
+                                                let t0 = block * length, n = min(t, t0 + length) - t0
+                                                func rowsFor(_ acc: UnsafeMutableBufferPointer<Float>) -> [lpc_attention_partial_row] {
+                                                    (0..<rows).map { r in
+                                                        lpc_attention_partial_row(q: qp.baseAddress! + r * d, mask: maskKind == 0 ? nil : m.baseAddress! + t0 * stride,
+                                                                                  acc: acc.baseAddress! + (r * blocks + block) * d, max: 0, sum: 0)
+                                                    }
+                                                }
+                                                var fast = rowsFor(fa), slow = rowsFor(sa)
+                                                lpc_attention_partial(&fast, Int64(rows), k.withUnsafeBufferPointer { $0.baseAddress! } + t0 * d,
+                                                                      v.withUnsafeBufferPointer { $0.baseAddress! } + t0 * d, Int64(n), Int64(d), Int64(d),
+                                                                      Int64(stride), 0.125, &scratch)
+                                                lpc_attention_partial_reference(&slow, Int64(rows), k.withUnsafeBufferPointer { $0.baseAddress! } + t0 * d,
+                                                                                v.withUnsafeBufferPointer { $0.baseAddress! } + t0 * d, Int64(n), Int64(d), Int64(d),
+                                                                                Int64(stride), 0.125, &scratch)
+                                                fastParts += fast
+                                                slowParts += slow
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            for (a, b) in zip(fastParts, slowParts) {
+                                let sameMax = a.max == b.max || abs(a.max - b.max) <= 1e-5 + 1e-5 * abs(b.max) // summation order differs
+                                #expect(sameMax && abs(a.sum - b.sum) <= 1e-5 + 1e-4 * abs(b.sum), "d \(d) t \(t) rows \(rows) mask \(maskKind) blocks \(blocks): max/sum \(a.max)/\(a.sum) vs \(b.max)/\(b.sum)")
+                            }
+                            for j in fastAcc.indices where abs(fastAcc[j] - slowAcc[j]) > 1e-5 + 1e-4 * abs(slowAcc[j]) {
+                                Issue.record("d \(d) t \(t) rows \(rows) mask \(maskKind) blocks \(blocks): acc[\(j)] \(fastAcc[j]) vs \(slowAcc[j])")
+                                return
+                            }
+                            // Merged blocks of each row = the single-row reference over all t positions.
+                            for r in 0..<rows {
+                                var parts = (0..<blocks).map { fastParts[$0 * rows + r] }
+                                var merged = [Float](repeating: 7, count: d), reference = merged
+                                var rowScratch = [Float](repeating: 0, count: max(t, 16))
+                                lpc_attention_merge(&parts, Int64(blocks), Int64(d), &merged, 0)
+                                mask.withUnsafeBufferPointer { m in
+                                    lpc_attention_row_reference(Array(q[(r * d)..<((r + 1) * d)]), k, v, Int64(t), Int64(d), Int64(d),
+                                                                maskKind == 0 ? nil : m.baseAddress, Int64(stride), 0.125, &reference, &rowScratch, 0)
+                                }
+                                for j in 0..<d where abs(merged[j] - reference[j]) > 1e-5 + 1e-4 * abs(reference[j]) {
+                                    Issue.record("merge d \(d) t \(t) rows \(rows) mask \(maskKind) blocks \(blocks) row \(r) [\(j)]: \(merged[j]) vs \(reference[j])")
+                                    return
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Every position masked: NaN, or 0 with nan_to_zero, as the row kernel gives.
+        var empty = [lpc_attention_partial_row(q: nil, mask: nil, acc: nil, max: -.infinity, sum: 0)]
+        var out = [Float](repeating: 7, count: 4)
+        lpc_attention_merge(&empty, 1, 4, &out, 0)
+        let allNaN = out.allSatisfy(\.isNaN)
+        #expect(allNaN)
+        lpc_attention_merge(&empty, 1, 4, &out, 1)
+        let allZero = out.allSatisfy { $0 == 0 }
+        #expect(allZero)
+    }
+
     /// `lpc_swiglu` (AVX-512, polynomial exp) against its scalar twin over odd lengths and a wide
     /// range of gates (saturation both ways). Tolerance atol 1e-7 + rtol 6e-7 (exp ~2 ulp, then a
     /// division and a product): a looser one let a truncated exp polynomial through.

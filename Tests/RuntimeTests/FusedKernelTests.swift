@@ -164,6 +164,8 @@ struct FusedKernelTests {
             (1, 1, 1, 1, 1, 1), (1, 4, 2, 1, 7, 8), (2, 4, 2, 3, 7, 8), (1, 9, 3, 5, 5, 64), (2, 6, 1, 4, 9, 17), (1, 2, 2, 40, 40, 16),
             // Decode rows through the AVX-512 row kernel: long pasts, odd lengths (tails).
             (1, 9, 3, 1, 1029, 64), (2, 4, 2, 2, 300, 32), (1, 2, 1, 1, 17, 16),
+            // Grouped decode: 6 heads per K/V head (two V passes of the grouped kernel), d 128; 4 heads × 2 rows, split blocks.
+            (1, 12, 2, 1, 600, 128), (1, 8, 2, 2, 520, 64),
         ]
         for (b, h, kvh, s, t, d) in configs {
             let q = Self.random(b * h * s * d, seed: 13), k = Self.random(b * kvh * t * d, seed: 14), v = Self.random(b * kvh * t * d, seed: 15)

@@ -133,31 +133,68 @@ enum GQAttentionKernel {
     /// Query rows per head up to which the C decode kernel runs (prefill keeps the loop below).
     static let decodeRows = 8
 
-    /// Decode: each (batch, head) task runs `lpc_attention_row` (AVX-512) for its few query rows.
+    /// Decode (few query rows): the query heads that share a K/V head run together, so each cached
+    /// K and V row is read once per group (`lpc_attention_partial`, AVX-512); long contexts are also
+    /// split into blocks of positions (flash-decoding) so both threads have work, and the blocks of
+    /// each row are merged (`lpc_attention_merge`). Tasks: batch × K/V group × block.
     static func decode(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                        _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>, scale: Float, nanToZero: Bool) {
         let kEffective = p.kHeads * p.kRep, vEffective = p.vHeads * p.vRep
-        let tasks = p.b * p.h
+        // Heads hi of one group share K head hi / kRep and V head hi / vRep.
+        let groupHeads = p.kRep == p.vRep && kEffective == p.h && vEffective == p.h ? p.kRep : 1
+        let groups = p.h / groupHeads
+        let rowsPerGroup = groupHeads * p.s
+        let blocks = decodeBlocks(t: p.t, groupTasks: p.b * groups)
+        let blockLength = (p.t + blocks - 1) / max(blocks, 1)
+        let tasks = p.b * groups * blocks
+        let rowCount = p.b * p.h * p.s
+        // parts[row · blocks + block]; acc [rowCount, blocks, dv]; scratch [tasks, rowsPerGroup, blockLength].
+        let parts = UnsafeMutablePointer<lpc_attention_partial_row>.allocate(capacity: max(rowCount * blocks, 1))
+        let acc = UnsafeMutablePointer<Float>.allocate(capacity: max(rowCount * blocks * p.dv, 1))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(tasks * rowsPerGroup * blockLength, 1))
+        defer { parts.deallocate(); acc.deallocate(); scratch.deallocate() }
         let body = { (task: Int) in
-            let bi = task / p.h, hi = task % p.h
-            let kHead = (kEffective == 1 ? 0 : hi) / p.kRep, vHead = (vEffective == 1 ? 0 : hi) / p.vRep
-            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.kHeadStride
-            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.vHeadStride
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 16))
-            defer { scratch.deallocate() }
-            for si in 0..<p.s {
-                let qRow = q + ((bi * p.h + hi) * p.s + si) * p.d
-                let outRow = out + ((bi * p.h + hi) * p.s + si) * p.dv
-                let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] }
-                lpc_attention_row(qRow, kBase, vBase, Int64(p.t), Int64(p.d), Int64(p.dv), maskRow, Int64(p.maskStrides[3]),
-                                  scale, outRow, scratch, nanToZero ? 1 : 0)
+            let block = task % blocks, group = (task / blocks) % groups, bi = task / (blocks * groups)
+            let t0 = block * blockLength, t1 = min(p.t, t0 + blockLength)
+            let firstHead = group * groupHeads
+            let kHead = (kEffective == 1 ? 0 : firstHead) / p.kRep, vHead = (vEffective == 1 ? 0 : firstHead) / p.vRep
+            let kBase = k + ((p.kBatch == 1 ? 0 : bi) * p.kHeads + kHead) * p.kHeadStride + t0 * p.d
+            let vBase = v + ((p.vBatch == 1 ? 0 : bi) * p.vHeads + vHead) * p.vHeadStride + t0 * p.dv
+            withUnsafeTemporaryAllocation(of: lpc_attention_partial_row.self, capacity: rowsPerGroup) { local in
+                for r in 0..<rowsPerGroup {
+                    let hi = firstHead + r / p.s, si = r % p.s
+                    let row = (bi * p.h + hi) * p.s + si
+                    let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] + t0 * p.maskStrides[3] }
+                    local[r] = lpc_attention_partial_row(q: q + row * p.d, mask: maskRow, acc: acc + (row * blocks + block) * p.dv, max: 0, sum: 0)
+                }
+                if t1 > t0 {
+                    lpc_attention_partial(local.baseAddress, Int64(rowsPerGroup), kBase, vBase, Int64(t1 - t0), Int64(p.d), Int64(p.dv),
+                                          Int64(p.maskStrides[3]), scale, scratch + task * rowsPerGroup * blockLength)
+                } else {
+                    for r in 0..<rowsPerGroup { local[r].max = -.infinity; local[r].sum = 0 }
+                }
+                for r in 0..<rowsPerGroup {
+                    let hi = firstHead + r / p.s, si = r % p.s
+                    parts[((bi * p.h + hi) * p.s + si) * blocks + block] = local[r]
+                }
             }
         }
-        if tasks * p.s * p.t * (p.d + p.dv) >= 1 << 15 {
+        if tasks > 1 && p.b * p.h * p.s * p.t * (p.d + p.dv) >= 1 << 15 {
             RuntimeThreads.parallelFor(tasks, body)
         } else {
             for task in 0..<tasks { body(task) }
         }
+        for row in 0..<rowCount {
+            lpc_attention_merge(parts + row * blocks, Int64(blocks), Int64(p.dv), out + row * p.dv, nanToZero ? 1 : 0)
+        }
+    }
+
+    /// Blocks of positions per K/V group: one for short contexts; for long ones enough that the
+    /// tasks keep every thread busy (≥ 4 per thread), each block at least 128 positions.
+    static func decodeBlocks(t: Int, groupTasks: Int) -> Int {
+        guard t >= 256, groupTasks > 0 else { return 1 }
+        let wanted = (4 * RuntimeThreads.threadCount + groupTasks - 1) / groupTasks
+        return max(1, min(wanted, t / 128))
     }
 
     static func compute(_ p: Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
