@@ -102,7 +102,8 @@ class Report:
             ev, tr = js(d / "eval-eval.json"), js(d / "eval-train.json")
             res["seeds"].append(seed)
             res["eval"].append(ev["accuracy"][primary])
-            res["train"].append(tr["accuracy"][primary] if tr else None)
+            if tr:
+                res["train"].append(tr["accuracy"][primary])
             res["pairs"] = ev["choices"][primary]["pairs"]
             res["config"] = js(d / "done.json")["config"]
             if variant == "lpc":
@@ -134,7 +135,7 @@ class Report:
                + ", ".join(map(str, self.seeds)) + "; the t interval is over the seeds' accuracies; the bootstrap interval "
                "resamples eval prompts (10,000 draws) over all seeds' pairs pooled.")
         self.w()
-        self.w("| objective | variant | seeds | eval accuracy % | per seed | 95% t interval (seeds) | 95% bootstrap interval (prompts) | train accuracy % |")
+        self.w("| objective | variant | seeds | eval accuracy % | per seed | 95% t interval (seeds) | 95% bootstrap interval (prompts) | train-split accuracy % (first seed) |")
         self.w("|---|---|---|---|---|---|---|---|")
         summary = []
         for o in OBJECTIVES:
@@ -145,7 +146,7 @@ class Report:
                     continue
                 ti = t_interval(c["eval"])
                 bi = cluster_bootstrap(c["per_prompt"]) if c["per_prompt"] else None
-                tr = [x for x in c["train"] if x is not None]
+                tr = c["train"]
                 self.w(f"| {NAME[o]} | {VARIANT_NAME[v]} | {len(c['eval'])} | **{mean_sd(c['eval'])}** | "
                        + " ".join(pct(x) for x in c["eval"]) + " | "
                        + (f"{pct(ti[0])} – {pct(ti[1])}" if ti else "–") + " | "
@@ -292,7 +293,7 @@ def main():
     ap.add_argument("--report", default=str(ROOT / "docs/accuracy.md"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-seeds", type=int, default=3)
-    ap.add_argument("--tune-seeds", type=int, default=1)
+    ap.add_argument("--tune-seeds", type=int, default=2)
     a = ap.parse_args()
     r = Report(a)
     r.write()
