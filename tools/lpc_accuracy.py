@@ -39,7 +39,7 @@ OBJECTIVES = ["dpo", "simpo", "ipo"]
 NAME = {"dpo": "DPO", "simpo": "SimPO", "ipo": "IPO"}
 VARIANTS = ["base", "lpc"]
 
-# Shared by every run (lpc train options). The reference log-probs are the backbone's own (cached).
+# Shared by every run (lpc train options).
 COMMON = {"batch-size": 8, "warmup-steps": 5, "rank": 64, "schedule": "cosine", "max-grad-norm": 1.0}
 # LPC's own settings (LPC.md defaults except K, which the experiment of issue 6 used).
 LPC_COMMON = {"codes": 16, "gumbel-temperature": 1.0, "kl-weight": 0.05}
@@ -112,7 +112,7 @@ class Accuracy:
         return seconds
 
     def common(self) -> list[str]:
-        return ["--model", self.a.model, "--cache", str(self.cache), "--reference", "cached",
+        return ["--model", self.a.model, "--cache", str(self.cache), "--reference", self.a.reference,
                 "--max-length", str(self.a.max_length), "--max-prompt-length", str(self.a.max_length // 2)]
 
     def split(self, name: str) -> str:
@@ -127,7 +127,7 @@ class Accuracy:
             opts = opts | LPC_COMMON
         argv = ["train", "--data", self.split("train"), "--objective", objective, "--seed", str(seed),
                 "--lm-head-precision", self.a.lm_head_precision, "--out", str(head)] + self.common()
-        for k, v in opts.items():
+        for k, v in opts.items():  # one flag each: cfg overrides COMMON
             argv += [f"--{k}", str(v)]
         if variant == "base":
             argv.append("--no-lpc")
@@ -149,7 +149,8 @@ class Accuracy:
                 folder / f"eval-{s}.log", f"{folder.name} eval {s}", stdout=folder / f"eval-{s}.json")
         done.write_text(json.dumps({"objective": objective, "variant": variant, "seed": seed, "config": cfg,
                                     "common": COMMON, "lpc": LPC_COMMON if variant == "lpc" else None,
-                                    "lm_head_precision": self.a.lm_head_precision, "seconds": seconds}, indent=1) + "\n")
+                                    "lm_head_precision": self.a.lm_head_precision, "reference": self.a.reference,
+                                    "seconds": seconds}, indent=1) + "\n")
         print(f"  done {folder.parent.name}/{folder.name}: " + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items()), flush=True)
         return folder
 
@@ -235,6 +236,10 @@ class Accuracy:
                                      variant=variant, cfg=cfg, seed=seed,
                                      # the train split too for the first seed: under- or over-fitting?
                                      evals=("eval", "train") if seed == self.seeds[0] else ("eval",)))
+        # The chance level, measured: a no-LPC head after one step at lr 1e-12 (lpc train needs a positive
+        # lr) is the zero-initialised adapter, i.e. the reference policy: every pair should tie.
+        jobs.append(dict(folder=self.out / "untrained", objective="dpo", variant="base",
+                         cfg={"max-steps": 1, "lr": 1e-12, "warmup-steps": 0}, seed=self.seeds[0], evals=("eval",)))
         self.parallel(jobs)
 
     def report(self):
@@ -270,6 +275,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="lpc processes at a time")
     ap.add_argument("--threads", type=int, default=1, help="OpenBLAS threads per lpc process")
     ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--reference", default="recompute", choices=["recompute", "cached"],
+                    help="reference log-probs: recompute (the training kernel's, so an untrained head ties every "
+                         "pair exactly) or cached (the runtime's logits: differences up to ~2e-4 nats break ties)")
     ap.add_argument("--lm-head-precision", default="bf16", choices=["f32", "bf16"],
                     help="training's LM head (bf16: AMX, ~4x faster); evaluation is always f32")
     a = ap.parse_args()

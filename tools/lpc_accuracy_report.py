@@ -123,7 +123,8 @@ class Report:
         self.w("Written by `tools/lpc_accuracy_report.py` from the run folder of `tools/lpc_accuracy.py`; every number "
                "below is computed from the runs' files. Accuracy: a pair is correct when the chosen answer's implicit "
                "reward β·Σ(log π_θ − log π_ref) is higher, ½ on a tie (|Δ| ≤ 1e-4 nats); an untrained head ties every "
-               "pair (50%). LPC heads are scored with the prior's code, what generation uses.")
+               "pair (50%, measured below). LPC heads are scored with the prior's code, what generation uses. "
+               "Why the earlier population set stayed near 55–60%, and what changed: `docs/accuracy-diagnosis.md`.")
         self.w()
         cells = {(o, v): self.cell(o, v) for o in OBJECTIVES for v in VARIANTS}
 
@@ -152,6 +153,11 @@ class Report:
                        + (f"{pct(ti[0])} – {pct(ti[1])}" if ti else "–") + " | "
                        + (f"{pct(bi[0])} – {pct(bi[1])}" if bi else "–") + f" | {mean_sd(tr)} |")
                 summary.append((o, v, statistics.mean(c["eval"]), ti, bi))
+        u = self.out / "untrained"
+        ue = js(u / "eval-eval.json") if (u / "done.json").exists() else None
+        if ue:
+            ch = ue["choices"]["none"]
+            self.w(f"| untrained head (chance) | – | 1 | {pct(ue['accuracy']['none'])} | ties {ch['ties']} of {ch['pairs']} | – | – | – |")
         self.w()
         above = [s for s in summary if s[3] and s[4] and s[3][0] > 0.5 and s[4][0] > 0.5]
         self.w(f"Cells whose mean is above 50% with both intervals excluding 50%: **{len(above)} of {len(summary)}**"
@@ -174,6 +180,9 @@ class Report:
         if diffs:
             self.w("LPC minus no LPC, paired by seed: " + "; ".join(diffs) + ".")
             self.w()
+
+        # ---- shortcuts
+        self.shortcuts(cells)
 
         # ---- data
         self.w("## Data")
@@ -198,7 +207,7 @@ class Report:
         self.w("## Settings")
         self.w()
         self.w("Frozen SmolLM2-135M-Instruct (optimum ONNX export, fp32); cached final hidden states; reference log-probs: "
-               "the backbone's own (`--reference cached`); max length 256 (prompt 128). Shared: "
+               f"`--reference {self.done_field('reference', 'cached')}`; max length 256 (prompt 128). Shared: "
                + ", ".join(f"{k} {v}" for k, v in COMMON.items()) + "; LPC: " + ", ".join(f"{k} {v}" for k, v in LPC_COMMON.items())
                + "; otherwise lpc's defaults (DPO β 0.1 summed log-ratios; SimPO β 2, γ = β/2; IPO τ 0.1 with "
                "length-averaged log-ratios unless `log-ratio sum`). Training LM head: "
@@ -220,7 +229,7 @@ class Report:
                f"validation split ({sp.get('validation', {}).get('pairs', '?')} pairs; one pair is "
                f"{100 / max(1, sp.get('validation', {}).get('pairs', 1)):.1f} points). The best mean wins; ties go to the earlier candidate.")
         self.w()
-        self.w("| objective | candidate | setting | no LPC | LPC (prior code) | LPC train-split margin note |")
+        self.w("| objective | candidate | setting | no LPC | LPC (prior code) | LPC run, last 5 training steps (first seed) |")
         self.w("|---|---|---|---|---|---|")
         for o in OBJECTIVES:
             for i, cfg in enumerate(GRID[o]):
@@ -257,6 +266,10 @@ class Report:
                 + f"; 1-minute load average during the calls: median {statistics.median(loads):.1f}, range "
                 f"{loads[0]:.1f}–{loads[-1]:.1f} (2-core machine shared with other builds; runs went `--jobs` at a time, "
                 "one OpenBLAS thread each, so these are not throughput figures).")
+        feats = {f.name.split("-")[1]: f.read_text().strip() for f in sorted((self.out / "cache").glob(".features-*"))}
+        if feats:
+            self.w("- feature extraction, once per split (`lpc features`, one OpenBLAS thread; cached and reused by every run): "
+                   + ", ".join(f"{k} {v} s" for k, v in feats.items()) + ".")
         for t in jl(self.out / "timing.jsonl"):
             self.w(f"- stage `{t['stage']}` ended {t['end']} UTC after {t['seconds'] / 60:.1f} min (load {t['load_end']:.1f}).")
         try:
@@ -266,14 +279,67 @@ class Report:
         self.w(f"- lpc commit when this report was written: `{commit}`.")
         self.w()
 
+    def lengths(self) -> tuple[list[tuple[int, int]], str]:
+        """(chosen, rejected) length of every eval pair: SmolLM2 tokens when `tokenizers` is there, else words."""
+        try:
+            from tokenizers import Tokenizer
+            tok = Tokenizer.from_file(str(Path(self.a.model) / "tokenizer.json"))
+            n, unit = (lambda t: len(tok.encode(t, add_special_tokens=False).ids)), "tokens"
+        except Exception:  # noqa: BLE001 (no tokenizers package or no model folder)
+            n, unit = (lambda t: len(t.split())), "words"
+        return [(n(r["chosen"]), n(r["rejected"])) for r in self.eval_rows], unit
+
+    def shortcuts(self, cells):
+        """Could a shortcut explain the accuracy? Length and the hidden style instruction, on the eval split."""
+        if not self.eval_rows:
+            return
+        lens, unit = self.lengths()
+        n = len(lens)
+        longer = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in lens) / n
+        style = sum(1.0 if (r["meta"]["chosen_style"] == "casual") > (r["meta"]["rejected_style"] == "casual") else
+                    0.0 if (r["meta"]["chosen_style"] == "casual") < (r["meta"]["rejected_style"] == "casual") else 0.5
+                    for r in self.eval_rows) / n
+        self.w("## Could a shortcut explain it?")
+        self.w()
+        self.w(f"On the eval split, \"the longer answer ({unit}) wins\" scores {pct(longer)}% and \"the shorter wins\" "
+               f"{pct(1 - longer)}% (ties ½); \"the answer sampled under the hidden *casual* instruction wins\" (which the "
+               f"head never sees) scores {pct(style)}%. Accuracy of the trained heads split by whether the chosen answer "
+               "is the shorter or the longer one (mean over seeds; pairs of equal length left out):")
+        self.w()
+        self.w("| objective | variant | chosen shorter | chosen longer |")
+        self.w("|---|---|---|---|")
+        shorter_idx = {i + 1 for i, (c, r) in enumerate(lens) if c < r}
+        longer_idx = {i + 1 for i, (c, r) in enumerate(lens) if c > r}
+        for o in OBJECTIVES:
+            for v in VARIANTS:
+                primary = "prior" if v == "lpc" else "none"
+                parts = {"s": [], "l": []}
+                for seed in self.seeds:
+                    d = self.run(o, v, seed)
+                    if d is None:
+                        continue
+                    recs = jl(d / "pairs-eval.jsonl")
+                    for key, idx in (("s", shorter_idx), ("l", longer_idx)):
+                        xs = [rec["correct"][primary] for rec in recs if rec["line"] in idx]
+                        if xs:
+                            parts[key].append(sum(xs) / len(xs))
+                if parts["s"] or parts["l"]:
+                    self.w(f"| {NAME[o]} | {VARIANT_NAME[v]} | {mean_sd(parts['s'])} (n = {len(shorter_idx)}) | "
+                           f"{mean_sd(parts['l'])} (n = {len(longer_idx)}) |")
+        self.w()
+
     def precision(self) -> str:
+        return self.done_field("lm_head_precision", "?")
+
+    def done_field(self, key: str, default: str) -> str:
+        """A setting recorded in the main runs' done.json (the same for all; the first found)."""
         for o in OBJECTIVES:
             for v in VARIANTS:
                 for s in self.seeds:
                     d = self.run(o, v, s)
                     if d:
-                        return js(d / "done.json").get("lm_head_precision", "?")
-        return "?"
+                        return js(d / "done.json").get(key, default)
+        return default
 
     @staticmethod
     def last_train_metrics(d: Path) -> str:
@@ -283,7 +349,7 @@ class Report:
             return "–"
         tail = rows[-5:]
         acc = statistics.mean(r["rewards/accuracies"] for r in tail)
-        return f"last 5 steps: batch acc {100 * acc:.0f}%, margin {statistics.mean(r['rewards/margins'] for r in tail):.2f}"
+        return f"batch accuracy {100 * acc:.0f}%, reward margin {statistics.mean(r['rewards/margins'] for r in tail):.2f}"
 
 
 def main():
@@ -294,6 +360,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-seeds", type=int, default=3)
     ap.add_argument("--tune-seeds", type=int, default=2)
+    ap.add_argument("--model", default=str(ROOT / "models/SmolLM2-135M-Instruct"), help="for its tokenizer.json (lengths)")
     a = ap.parse_args()
     r = Report(a)
     r.write()
