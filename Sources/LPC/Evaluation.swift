@@ -99,7 +99,7 @@ public struct PairRecord: Sendable, Equatable {
             "prior_code": priorCode.map { $0 as Any } ?? NSNull(),
             "posterior_code": posteriorCode.map { $0 as Any } ?? NSNull(),
         ]
-        o["rewards"] = rewards.mapValues { [finite($0.chosen), finite($0.rejected)] }
+        o["rewards"] = rewards.mapValues { [jsonNumber($0.chosen), jsonNumber($0.rejected)] }
         o["correct"] = correct
         return o
     }
@@ -169,8 +169,8 @@ public struct EvaluationReport: Sendable {
     /// JSON-ready dictionary (`lpc eval --format json`).
     public var json: [String: Any] {
         func choiceJSON(_ r: CodeChoiceResult) -> [String: Any] {
-            ["pairs": r.pairs, "accuracy": finite(r.accuracy), "ties": r.ties, "rewards/margins": finite(r.margins),
-             "rewards/chosen": finite(r.rewardsChosen), "rewards/rejected": finite(r.rewardsRejected)]
+            ["pairs": r.pairs, "accuracy": jsonNumber(r.accuracy), "ties": r.ties, "rewards/margins": jsonNumber(r.margins),
+             "rewards/chosen": jsonNumber(r.rewardsChosen), "rewards/rejected": jsonNumber(r.rewardsRejected)]
         }
         var out: [String: Any] = [
             "pairs": pairs, "config": config.summary, "use_lpc": useLPC, "primary": primaryChoice,
@@ -196,7 +196,7 @@ public struct EvaluationReport: Sendable {
 
     func accuracies(_ c: [String: CodeChoiceResult]) -> [String: Any] {
         var out: [String: Any] = [:]
-        for (name, r) in c { out[name] = finite(r.accuracy) }
+        for (name, r) in c { out[name] = jsonNumber(r.accuracy) }
         return out
     }
 
@@ -240,7 +240,10 @@ public struct EvaluationReport: Sendable {
     }
 }
 
-fileprivate func finite(_ x: Double) -> Any {
+/// A JSON value for a Double: the number, or null when not finite. (Not named `finite`: inside an
+/// untyped array literal Swift picks Glibc's `finite(Double) -> Int32` instead, which wrote every
+/// per-pair reward as 1.)
+fileprivate func jsonNumber(_ x: Double) -> Any {
     if x.isFinite { return NSNumber(value: x) }
     return NSNull()
 }

@@ -41,6 +41,23 @@ struct EvalPairsCLITests {
             let mean = records.map { ($0["correct"] as! [String: Double])[name]! }.reduce(0, +) / 12
             #expect(abs(mean - accuracy[name]!) < 1e-12, "\(name)")
         }
+        // Per-pair rewards are the numbers behind the report's means (they were once written as
+        // [1, 1] for every pair), and agree with each record's accuracy.
+        let choices = try #require(report["choices"] as? [String: [String: Any]])
+        for name in ["prior", "posterior", "none"] {
+            let rewards = try records.map { try #require(($0["rewards"] as? [String: [Double]])?[name]) }
+            #expect(rewards.allSatisfy { $0.count == 2 })
+            let meanChosen = rewards.map { $0[0] }.reduce(0, +) / 12, meanRejected = rewards.map { $0[1] }.reduce(0, +) / 12
+            let c = try #require(choices[name])
+            let reportChosen = try #require(c["rewards/chosen"] as? Double), reportRejected = try #require(c["rewards/rejected"] as? Double)
+            #expect(abs(meanChosen - reportChosen) <= 1e-5 * max(1, abs(reportChosen)), "\(name): \(meanChosen) vs \(reportChosen)")
+            #expect(abs(meanRejected - reportRejected) <= 1e-5 * max(1, abs(reportRejected)), "\(name): \(meanRejected) vs \(reportRejected)")
+            #expect(Set(rewards.map { $0[0] }).count > 1, "\(name): per-pair rewards should differ between pairs")
+            for (r, rec) in zip(rewards, records) where abs(r[0] - r[1]) > 1e-3 {
+                let correct = (rec["correct"] as! [String: Double])[name]!
+                #expect(correct == (r[0] > r[1] ? 1 : 0), "\(name)")
+            }
+        }
 
         let bad = try CLI.run(["eval", "--model", model, "--head", dir + "/h", "--data", data, "--cache", dir + "/cache",
                                "--pairs-out", dir + "/no/such/folder/p.jsonl"])
