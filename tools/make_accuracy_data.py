@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -41,67 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import lpc_annotators as ann  # noqa: E402
-from make_preference_data import prompts  # noqa: E402  (the prompt list the answers were made from)
+from make_population_data import STYLES, load_items, make_pairs, split_prompts, write_jsonl  # noqa: E402
 
-STYLE_ORDER = ["short", "detailed", "list", "casual", "formal"]  # tools/make_population_data.py STYLES
-
-
-def load_items(limit: int) -> list[dict]:
-    """The prompts of tools/make_population_data.py: the first `limit` of each source, in its order."""
-    items = prompts()
-    return [it for s in ann.POPULATION_OF_SOURCE for it in [i for i in items if i["source"] == s][:limit]]
-
-
-def split_prompts(items: list[dict], fractions: dict[str, float], seed: int) -> dict[int, str]:
-    """prompt index -> split, stratified by source (rounded per source: eval, then validation)."""
-    rng = random.Random(seed)
-    where = {}
-    for source in sorted({it["source"] for it in items}):
-        ids = [i for i, it in enumerate(items) if it["source"] == source]
-        rng.shuffle(ids)
-        n_eval = round(len(ids) * fractions["eval"])
-        n_val = round(len(ids) * fractions["validation"])
-        for k, i in enumerate(ids):
-            where[i] = "eval" if k < n_eval else "validation" if k < n_eval + n_val else "train"
-    return where
-
-
-def make_pairs(items, answers, where, population: str):
-    """Every two distinct non-empty answers of a prompt, judged by `population`."""
-    by_prompt: dict[int, list[dict]] = {}
-    for a in answers:
-        by_prompt.setdefault(a["prompt_id"], []).append(a)
-    splits = {"train": [], "validation": [], "eval": []}
-    dropped = 0
-    for i, it in enumerate(items):
-        group = sorted(by_prompt.get(i, []), key=lambda a: STYLE_ORDER.index(a["style"]))
-        for x in range(len(group)):
-            for y in range(x + 1, len(group)):
-                a, b = group[x], group[y]
-                verdict = (ann.judge(population, a["text"], b["text"])
-                           if a["text"] and b["text"] and a["text"] != b["text"] else None)
-                if verdict is None:
-                    dropped += 1
-                    continue
-                winner, margin = verdict
-                chosen, rejected = (a, b) if winner == 0 else (b, a)
-                splits[where[i]].append({
-                    "prompt": it["prompt"], "chosen": chosen["text"], "rejected": rejected["text"],
-                    "source": it["source"],
-                    "meta": {"population": population, "prompt_id": i, "margin": round(margin, 4),
-                             "chosen_style": chosen["style"], "rejected_style": rejected["style"],
-                             "chosen_features": ann.features(chosen["text"]),
-                             "rejected_features": ann.features(rejected["text"])},
-                })
-    return splits, dropped
-
-
-def write_jsonl(path: Path, rows: list[dict]):
-    tmp = path.with_name("." + path.name + ".tmp")
-    with tmp.open("w") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+STYLE_ORDER = list(STYLES)
 
 
 def main():
@@ -135,8 +76,10 @@ def main():
         sys.exit(f"error: {answers_path}: {len(bad)} answers do not fit {len(items)} prompts / styles "
                  f"{STYLE_ORDER} (first: {bad[0]}); pass the --limit the answers were made with")
 
-    where = split_prompts(items, fractions, args.seed)
-    splits, dropped = make_pairs(items, answers, where, args.population)
+    where = split_prompts(items, args.seed, fractions)
+    splits, by_population = make_pairs(items, answers, where, population_for=lambda _: args.population,
+                                       extra_meta=lambda chosen, rejected: {})
+    dropped = sum(by_population.values())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stats = {}

@@ -135,28 +135,47 @@ def generate(args, items: list[dict]) -> list[dict]:
     return [a for _, answers in sorted(results, key=lambda r: r[0]) for a in answers]
 
 
-def split_prompts(items: list[dict], seed: int) -> dict[int, str]:
+def load_items(limit: int) -> list[dict]:
+    """The prompts: the first `limit` of each source (0: all), sources in POPULATION_OF_SOURCE order."""
+    items = prompts()
+    if not limit:
+        return items
+    return [it for s in ann.POPULATION_OF_SOURCE for it in [i for i in items if i["source"] == s][:limit]]
+
+
+def split_prompts(items: list[dict], seed: int, fractions: dict[str, float] = SPLITS) -> dict[int, str]:
     """prompt index -> split, stratified by source (rounded per source, eval then validation)."""
     rng = random.Random(seed)
     where = {}
     for source in sorted({it["source"] for it in items}):
         ids = [i for i, it in enumerate(items) if it["source"] == source]
         rng.shuffle(ids)
-        n_eval = round(len(ids) * SPLITS["eval"])
-        n_val = round(len(ids) * SPLITS["validation"])
+        n_eval = round(len(ids) * fractions["eval"])
+        n_val = round(len(ids) * fractions["validation"])
         for k, i in enumerate(ids):
             where[i] = "eval" if k < n_eval else "validation" if k < n_eval + n_val else "train"
     return where
 
 
-def make_pairs(items, answers, where):
+def population_of_source(item: dict) -> str:
+    return ann.POPULATION_OF_SOURCE[item["source"]]
+
+
+def finished_meta(chosen: dict, rejected: dict) -> dict:
+    """This set's extra pair metadata: whether each answer ended by EOS; no flip yet."""
+    return {"chosen_finished": chosen["finished"], "rejected_finished": rejected["finished"], "flipped": False}
+
+
+def make_pairs(items, answers, where, population_for=population_of_source, extra_meta=finished_meta):
+    """Every two distinct non-empty answers of a prompt, judged by `population_for(item)`; pairs under
+    its margin are dropped (counted per population). Returns ({split: rows}, {population: dropped})."""
     by_prompt: dict[int, list[dict]] = {}
     for a in answers:
         by_prompt.setdefault(a["prompt_id"], []).append(a)
     splits = {name: [] for name in SPLITS}
     dropped = {p: 0 for p in ann.POPULATIONS}
     for i, it in enumerate(items):
-        population = ann.POPULATION_OF_SOURCE[it["source"]]
+        population = population_for(it)
         group = sorted(by_prompt.get(i, []), key=lambda a: list(STYLES).index(a["style"]))
         for x in range(len(group)):
             for y in range(x + 1, len(group)):
@@ -175,8 +194,7 @@ def make_pairs(items, answers, where):
                              "chosen_style": chosen["style"], "rejected_style": rejected["style"],
                              "chosen_features": ann.features(chosen["text"]),
                              "rejected_features": ann.features(rejected["text"]),
-                             "chosen_finished": chosen["finished"], "rejected_finished": rejected["finished"],
-                             "flipped": False},
+                             **extra_meta(chosen, rejected)},
                 })
     return splits, dropped
 
@@ -227,9 +245,7 @@ def main():
     ap.add_argument("--answers", default="", help="reuse answers.jsonl from an earlier run (no generation)")
     args = ap.parse_args()
 
-    items = prompts()
-    if args.limit:
-        items = [it for s in ann.POPULATION_OF_SOURCE for it in [i for i in items if i["source"] == s][:args.limit]]
+    items = load_items(args.limit)
     say(f"{len(items)} prompts: " + ", ".join(
         f"{s} {sum(1 for i in items if i['source'] == s)} -> {p}" for s, p in ann.POPULATION_OF_SOURCE.items()))
     out = Path(args.out)
