@@ -35,6 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from lpc_calls import LpcCalls, load_average  # noqa: E402
+
 OBJECTIVES = ["dpo", "simpo", "ipo"]
 NAME = {"dpo": "DPO", "simpo": "SimPO", "ipo": "IPO"}
 VARIANTS = ["base", "lpc"]
@@ -70,13 +73,6 @@ GRID: dict[str, list[dict]] = {
 }
 
 
-def load_average() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except OSError:
-        return float("nan")
-
-
 def jl(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
 
@@ -93,23 +89,9 @@ class Accuracy:
         self.cache = self.out / "cache"
         self.log = self.out / "log.jsonl"
         self.out.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads))
+        self.lpc = LpcCalls(a.lpc, self.log, dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads)))
         self.seeds = [a.seed + i for i in range(a.n_seeds)]
         self.tune_seeds = [a.seed + i for i in range(a.tune_seeds)]
-
-    # -- lpc calls -------------------------------------------------------------------------------
-    def lpc(self, argv: list[str], log_file: Path, what: str, stdout: Path | None = None) -> float:
-        t, load0 = time.time(), load_average()
-        with log_file.open("w") as f, (stdout.open("w") if stdout else open(os.devnull, "w")) as so:
-            r = subprocess.run([self.a.lpc] + argv, stdout=so if stdout else f, stderr=f, env=self.env)
-        seconds = time.time() - t
-        with self.log.open("a") as f:
-            f.write(json.dumps({"what": what, "argv": argv, "seconds": round(seconds, 2), "status": r.returncode,
-                                "load_start": load0, "load_end": load_average(),
-                                "time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}) + "\n")
-        if r.returncode != 0:
-            raise RuntimeError(f"lpc {argv[0]} failed ({what}); see {log_file}:\n{log_file.read_text()[-1500:]}")
-        return seconds
 
     def common(self) -> list[str]:
         return ["--model", self.a.model, "--cache", str(self.cache), "--reference", self.a.reference,
@@ -172,19 +154,8 @@ class Accuracy:
         subprocess.run(cmd, check=True)
 
     def features(self):
-        self.cache.mkdir(parents=True, exist_ok=True)
-
-        def one(s):
-            marker = self.cache / f".features-{s}-{self.a.max_length}"
-            if marker.exists():
-                return
-            sec = self.lpc(["features", "--model", self.a.model, "--data", self.split(s), "--cache-dir", str(self.cache),
-                            "--max-length", str(self.a.max_length), "--max-prompt-length", str(self.a.max_length // 2)],
-                           self.out / f"features-{s}.log", f"features {s}")
-            marker.write_text(f"{sec:.1f}\n")
-            print(f"  features {s}: {sec:.0f}s", flush=True)
-        with ThreadPoolExecutor(max(1, self.a.jobs)) as pool:
-            list(pool.map(one, ["train", "validation", "eval"]))
+        self.lpc.features(["train", "validation", "eval"], self.split, self.a.model, self.cache,
+                          self.a.max_length, self.out, self.a.jobs)
 
     def tune_folder(self, objective, variant, index, seed) -> Path:
         return self.out / "tune" / f"{objective}-{variant}-c{index}-s{seed}"

@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import lpc_annotators as ann  # noqa: E402
+from lpc_calls import LpcCalls  # noqa: E402
 
 OBJECTIVES = ["dpo", "simpo", "ipo"]
 K_SWEEP = [8, 16, 32, 64, 128]
@@ -68,22 +69,7 @@ class Experiment:
         self.log = self.out / "log.jsonl"
         self.seeds = [args.seed + i for i in range(args.n_seeds)]
         self.eval_split = "validation" if args.validation else "eval"
-        self.env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
-
-    # -- running lpc ------------------------------------------------------------------------------
-    def lpc(self, argv: list[str], log_file: Path, what: str, stdout: Path | None = None) -> float:
-        """Runs lpc with stderr (and stdout, unless `stdout` names a file for it) into log_file."""
-        t = now()
-        with log_file.open("w") as f, (stdout.open("w") if stdout else open(os.devnull, "w")) as so:
-            r = subprocess.run([self.a.lpc] + argv, stdout=so if stdout else f, stderr=f, env=self.env)
-        seconds = now() - t
-        with self.log.open("a") as f:
-            f.write(json.dumps({"what": what, "argv": argv, "seconds": round(seconds, 2), "status": r.returncode,
-                                "time": time.strftime("%H:%M:%S")}) + "\n")
-        if r.returncode != 0:
-            tail = log_file.read_text()[-1500:]
-            raise RuntimeError(f"lpc {argv[0]} failed ({what}); see {log_file}:\n{tail}")
-        return seconds
+        self.lpc = LpcCalls(args.lpc, self.log, dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads)))
 
     def common(self) -> list[str]:
         return ["--model", self.a.model, "--cache", str(self.cache), "--reference", "cached",
@@ -159,18 +145,7 @@ class Experiment:
     def features(self):
         """Each split's features once (distinct data => distinct cache entries, so --jobs at a time)."""
         splits = ["train", "validation"] if self.a.validation else ["train", "validation", "eval", "train_flip50", "eval_flip50"]
-        self.cache.mkdir(parents=True, exist_ok=True)
-
-        def one(s):
-            marker = self.cache / f".features-{s}-{self.a.max_length}"
-            if marker.exists():
-                return
-            sec = self.lpc(["features", "--model", self.a.model, "--data", self.split(s), "--cache-dir", str(self.cache),
-                            "--max-length", str(self.a.max_length), "--max-prompt-length", str(self.a.max_length // 2)], self.out / f"features-{s}.log", f"features {s}")
-            marker.write_text(f"{sec:.1f}\n")
-            print(f"  features {s}: {sec:.0f}s", flush=True)
-        with ThreadPoolExecutor(self.a.jobs) as pool:
-            list(pool.map(one, splits))
+        self.lpc.features(splits, self.split, self.a.model, self.cache, self.a.max_length, self.out, self.a.jobs)
 
     def main_runs(self, seeds=None):
         jobs = []
