@@ -25,6 +25,33 @@ import onnx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def input_flags(feeds: dict, work: Path, prefix: str = "") -> list[str]:
+    """Saves each feed as WORK/<prefix><name>.npy and returns the `lpc run --input` flags for them."""
+    flags = []
+    for name, value in feeds.items():
+        np.save(work / f"{prefix}{name}.npy", value)
+        flags += ["--input", f"{name}={work / (prefix + name + '.npy')}"]
+    return flags
+
+
+def prefill_inputs(original: str, prefill: int, rng, work: Path):
+    """A random `prefill`-token prompt on an empty cache for the export in folder `original`:
+    returns its graph inputs by name, its past_key_values input names and the `lpc run` flags."""
+    source = onnx.load(str(Path(original) / "model.onnx"), load_external_data=False)
+    inputs = {i.name: i for i in source.graph.input}
+    past = [n for n in inputs if n.startswith("past_key_values.")]
+    dims = inputs[past[0]].type.tensor_type.shape.dim
+    kv_heads, head_dim = dims[1].dim_value, dims[3].dim_value
+    feeds = {"input_ids": rng.integers(0, 49152, size=(1, prefill), dtype=np.int64)}
+    if "attention_mask" in inputs:
+        feeds["attention_mask"] = np.ones((1, prefill), dtype=np.int64)
+    if "position_ids" in inputs:
+        feeds["position_ids"] = np.arange(prefill, dtype=np.int64)[None, :]
+    for name in past:
+        feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
+    return inputs, past, input_flags(feeds, work)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("original")
@@ -57,25 +84,10 @@ def main():
         print("FAIL: misaligned", misaligned[:5])
         return 1
 
-    source = onnx.load(str(Path(args.original) / "model.onnx"), load_external_data=False)
-    inputs = {i.name: i for i in source.graph.input}
-    past = [n for n in inputs if n.startswith("past_key_values.")]
-    dims = inputs[past[0]].type.tensor_type.shape.dim
-    kv_heads, head_dim = dims[1].dim_value, dims[3].dim_value
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        feeds = {"input_ids": rng.integers(0, 49152, size=(1, args.prefill), dtype=np.int64)}
-        if "attention_mask" in inputs:
-            feeds["attention_mask"] = np.ones((1, args.prefill), dtype=np.int64)
-        if "position_ids" in inputs:
-            feeds["position_ids"] = np.arange(args.prefill, dtype=np.int64)[None, :]
-        for name in past:
-            feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
-        flags = []
-        for name, value in feeds.items():
-            np.save(work / f"{name}.npy", value)
-            flags += ["--input", f"{name}={work / (name + '.npy')}"]
+        _, _, flags = prefill_inputs(args.original, args.prefill, rng, work)
         outs = {}
         for label, folder in (("original", args.original), ("optimized", args.optimized)):
             out = work / label

@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from check_optimized import input_flags, prefill_inputs  # noqa: E402
 
 
 def run(lpc, folder, flags, out):
@@ -41,26 +42,11 @@ def main():
     ap.add_argument("--atol", type=float, default=2e-2)
     args = ap.parse_args()
 
-    source = onnx.load(str(Path(args.original) / "model.onnx"), load_external_data=False)
-    inputs = {i.name: i for i in source.graph.input}
-    past = [n for n in inputs if n.startswith("past_key_values.")]
-    dims = inputs[past[0]].type.tensor_type.shape.dim
-    kv_heads, head_dim = dims[1].dim_value, dims[3].dim_value
     rng = np.random.default_rng(args.seed)
     ok = True
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        feeds = {"input_ids": rng.integers(0, 49152, size=(1, args.prefill), dtype=np.int64)}
-        if "attention_mask" in inputs:
-            feeds["attention_mask"] = np.ones((1, args.prefill), dtype=np.int64)
-        if "position_ids" in inputs:
-            feeds["position_ids"] = np.arange(args.prefill, dtype=np.int64)[None, :]
-        for name in past:
-            feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
-        flags = []
-        for name, value in feeds.items():
-            np.save(work / f"{name}.npy", value)
-            flags += ["--input", f"{name}={work / (name + '.npy')}"]
+        inputs, past, flags = prefill_inputs(args.original, args.prefill, rng, work)
         try:
             reference = run(args.lpc, args.original, flags, work / "original")
             # The decode step: one token on the float32 prefill's cache, for every model alike.
@@ -71,10 +57,7 @@ def main():
                 step["position_ids"] = np.array([[args.prefill]], dtype=np.int64)
             for name in past:
                 step[name] = reference[name.replace("past_key_values", "present")]
-            step_flags = []
-            for name, value in step.items():
-                np.save(work / f"step.{name}.npy", value)
-                step_flags += ["--input", f"{name}={work / ('step.' + name + '.npy')}"]
+            step_flags = input_flags(step, work, prefix="step.")
             reference_step = run(args.lpc, args.original, step_flags, work / "original-step")
             for index, folder in enumerate(args.converted):
                 for label, ref, fl in ((f"{args.prefill}-token prefill", reference, flags), ("decode step", reference_step, step_flags)):
