@@ -5,7 +5,7 @@ import TensorCore
 import Testing
 import TestSupport
 
-/// Prefill products over bfloat16 weights (`BF16Weights`: widen in slices, then sgemm) against a
+/// Prefill products over bfloat16 weights (`MatMulBLAS.sgemmHalfB` / `sgemmHalfNT` with the bf16 widening: widen in slices, then sgemm) against a
 /// Double reference on the widened weights, on swept and odd shapes, whole-depth and sliced; and
 /// the `lpc:MatMulKN` / `lpc:MatMulNT` kernels with bf16 weights against the same kernels on the
 /// widened float32 weights, for decode rows (gemv) and prefill rows (sgemm). Tolerance: atol 1e-5
@@ -28,7 +28,7 @@ struct BF16WeightsTests {
             let wide = Self.widened(b)
             for maxScratch in [1 << 22, 37] { // 37: slices of a few rows of B
                 var c = [Float](repeating: .nan, count: m * n)
-                BF16Weights.sgemmKN(m: m, n: n, k: k, a: a, lda: max(k, 1), b: b, c: &c, ldc: n, maxScratch: maxScratch)
+                MatMulBLAS.sgemmHalfB(m: m, n: n, k: k, a: a, lda: max(k, 1), b: b, c: &c, ldc: n, widen: lpc_bf16_to_f32_n, maxScratch: maxScratch)
                 var worst = 0.0
                 for i in 0..<m {
                     for j in 0..<n {
@@ -41,7 +41,7 @@ struct BF16WeightsTests {
             }
             // NT: the same numbers read as w [n, k] (blocks of 256 rows: n = 300 takes two).
             var y = [Float](repeating: .nan, count: m * n)
-            BF16Weights.sgemmNT(a, b, &y, m: m, n: n, k: k)
+            MatMulBLAS.sgemmHalfNT(a, b, &y, m: m, n: n, k: k, widen: lpc_bf16_to_f32_n)
             var worst = 0.0
             for i in 0..<m {
                 for r in 0..<n {

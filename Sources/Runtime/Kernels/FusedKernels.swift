@@ -215,7 +215,7 @@ enum FusedKernels {
             if rows <= Gemv.maxRows {
                 lpc_gemv_kn_bf16(px, pw, py, Int64(rows), Int64(n), Int64(k))
             } else {
-                BF16Weights.sgemmKN(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1))
+                MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_bf16_to_f32_n)
             }
         default:
             throw KernelError("MatMul weights must be float32, float16 or bfloat16, got \(w.dtype)")
@@ -282,12 +282,10 @@ enum FusedKernels {
             throw KernelError("MatMulNT needs float32 x[..., K] and W[N, K]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
         }
         let n = w.shape[0]
-        let m = k == 0 ? x.count == 0 ? 0 : 1 : x.count / k
         var shape = x.shape
         shape[shape.count - 1] = n
         let result = Tensor(uninitialized: .float32, shape: shape)
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
-        _ = m
         try MatMulBLAS.checkDimensions(rows, n, k)
         switch w.dtype {
         case .float32:
@@ -300,7 +298,7 @@ enum FusedKernels {
             if rows <= Gemv.maxRows {
                 lpc_gemv_bf16(x.pointer(Float.self), pw, result.pointer(Float.self), Int64(rows), Int64(n), Int64(k))
             } else {
-                BF16Weights.sgemmNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k)
+                MatMulBLAS.sgemmHalfNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k, widen: lpc_bf16_to_f32_n)
             }
         default:
             throw KernelError("MatMulNT weights must be float32, float16 or bfloat16, got \(w.dtype)")
@@ -410,19 +408,7 @@ enum Gemv {
             lpc_gemv_f16(x, w, y, Int64(m), Int64(n), Int64(k))
             return
         }
-        // Prefill: widen blocks of rows to float32 and use sgemm.
-        let block = 256
-        let staging = UnsafeMutablePointer<Float>.allocate(capacity: block * max(k, 1))
-        defer { staging.deallocate() }
-        var r0 = 0
-        while r0 < n {
-            let rows = min(block, n - r0)
-            lpc_f16_to_f32(w + r0 * k, staging, Int64(rows * k))
-            // y[:, r0..<r0+rows] = x · stagingᵀ
-            MatMulBLAS.sgemm(transB: true, m: m, n: rows, k: k, a: x, lda: max(k, 1), b: staging, ldb: max(k, 1),
-                             c: y + r0, ldc: max(n, 1))
-            r0 += rows
-        }
+        MatMulBLAS.sgemmHalfNT(x, w, y, m: m, n: n, k: k) // prefill: widened blocks, sgemm
     }
 }
 

@@ -127,14 +127,18 @@ enum MatMulBLAS {
         }
     }
 
-    /// C[m,n] = A[m,k] · B[k,n] with B stored as float16 bit patterns (row-major, ldb = n): B is
-    /// widened in slices of rows of at most `maxScratch` floats (1 MiB: stays in L2 between the
-    /// conversion and the sgemm that reads it) into a reused scratch buffer, each slice one sgemm
-    /// accumulating into C. Slices are 170–455 deep for SmolLM2's shapes, about OpenBLAS's own
-    /// K blocking, so they cost little against one full-depth sgemm; 64-deep slices (the old
-    /// code) ran sgemm far below its speed.
+    /// Widens `n` 16-bit weights to float32: `lpc_f16_to_f32` (float16) or `lpc_bf16_to_f32_n`
+    /// (bfloat16, exact: a bfloat16 is a float32's high half).
+    typealias Widen = @convention(c) (UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int64) -> Void
+
+    /// C[m,n] = A[m,k] · B[k,n] with B stored as 16-bit bit patterns (row-major, ldb = n; float16
+    /// unless `widen` says otherwise): B is widened in slices of rows of at most `maxScratch`
+    /// floats (1 MiB: stays in L2 between the conversion and the sgemm that reads it) into a
+    /// reused scratch buffer, each slice one sgemm accumulating into C. Slices are 170–455 deep
+    /// for SmolLM2's shapes, about OpenBLAS's own K blocking, so they cost little against one
+    /// full-depth sgemm; 64-deep slices (the old code) ran sgemm far below its speed.
     static func sgemmHalfB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<UInt16>,
-                           c: UnsafeMutablePointer<Float>, ldc: Int, maxScratch: Int = 1 << 18) {
+                           c: UnsafeMutablePointer<Float>, ldc: Int, widen: Widen = lpc_f16_to_f32, maxScratch: Int = 1 << 18) {
         if m == 0 || n == 0 { return }
         if k == 0 { scale(c, rows: m, cols: n, ld: ldc, by: 0); return }
         let depth = max(1, min(k, maxScratch / n))
@@ -142,9 +146,27 @@ enum MatMulBLAS {
             var k0 = 0
             while k0 < k {
                 let slice = min(depth, k - k0)
-                lpc_f16_to_f32(b + k0 * n, staging, Int64(slice * n))
+                widen(b + k0 * n, staging, Int64(slice * n))
                 sgemm(m: m, n: n, k: slice, a: a + k0, lda: lda, b: staging, ldb: n, beta: k0 == 0 ? 0 : 1, c: c, ldc: ldc)
                 k0 += slice
+            }
+        }
+    }
+
+    /// y[m, n] = x[m, k] · w[n, k]ᵀ with w 16-bit bit patterns (a tied LM head at prefill): blocks
+    /// of 256 weight rows are widened into the reused scratch, each block one sgemm.
+    static func sgemmHalfNT(_ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt16>, _ y: UnsafeMutablePointer<Float>,
+                            m: Int, n: Int, k: Int, widen: Widen = lpc_f16_to_f32) {
+        if m == 0 || n == 0 { return }
+        let block = 256
+        HalfScratch.shared.with(count: block * max(k, 1)) { staging in
+            var r0 = 0
+            while r0 < n {
+                let rows = min(block, n - r0)
+                widen(w + r0 * k, staging, Int64(rows * k))
+                // y[:, r0..<r0+rows] = x · stagingᵀ
+                sgemm(transB: true, m: m, n: rows, k: k, a: x, lda: max(k, 1), b: staging, ldb: max(k, 1), c: y + r0, ldc: max(n, 1))
+                r0 += rows
             }
         }
     }
@@ -180,7 +202,7 @@ enum MatMulBLAS {
     }
 }
 
-/// One float32 scratch buffer reused across calls (widened f16 weights for prefill sgemm): a
+/// One float32 scratch buffer reused across calls (widened 16-bit weights for prefill sgemm): a
 /// fresh multi-megabyte allocation per call would page-fault its way in every time. A caller
 /// that finds it busy (another session on another thread) gets a private buffer.
 final class HalfScratch: @unchecked Sendable {
