@@ -74,22 +74,7 @@ static void attention_row_avx512(const float *q, const float *k, const float *v,
         for (int64_t j = 0; j < dv; j++) out[j] = nan_to_zero ? 0 : NAN;
         return;
     }
-    // exp(s - best) in place, and the sum.
-    __m512 bv = _mm512_set1_ps(best), sumv = _mm512_setzero_ps();
-    int64_t tv = t & ~(int64_t)15;
-    for (i = 0; i < tv; i += 16) {
-        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(scratch + i), bv));
-        _mm512_storeu_ps(scratch + i, e);
-        sumv = _mm512_add_ps(sumv, e);
-    }
-    if (tv < t) {
-        __mmask16 tail = (__mmask16)((1u << (t - tv)) - 1);
-        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, scratch + tv), bv));
-        e = _mm512_maskz_mov_ps(tail, e);
-        _mm512_mask_storeu_ps(scratch + tv, tail, e);
-        sumv = _mm512_add_ps(sumv, e);
-    }
-    float inv = 1 / _mm512_reduce_add_ps(sumv);
+    float inv = 1 / lpc_exp_shifted_sum512(scratch, t, best); // exp(s - best) in place, and the sum
     // out = Σ w_i v_i, accumulators in registers.
     __m512 acc[16];
     for (int64_t j = 0; j < dvq; j++) acc[j] = _mm512_setzero_ps();
@@ -197,25 +182,6 @@ static float scores_avx512(const float *q, const float *mask, int64_t mask_strid
     return m;
 }
 
-// s[i] = exp(s[i] - m) in place; returns Σ.
-__attribute__((target("avx512f")))
-static float exp_sum_avx512(float *s, int64_t t, float m) {
-    __m512 bv = _mm512_set1_ps(m), sumv = _mm512_setzero_ps();
-    int64_t tv = t & ~(int64_t)15;
-    for (int64_t i = 0; i < tv; i += 16) {
-        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + i), bv));
-        _mm512_storeu_ps(s + i, e);
-        sumv = _mm512_add_ps(sumv, e);
-    }
-    if (tv < t) {
-        __mmask16 tail = (__mmask16)((1u << (t - tv)) - 1);
-        __m512 e = _mm512_maskz_mov_ps(tail, lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + tv), bv)));
-        _mm512_mask_storeu_ps(s + tv, tail, e);
-        sumv = _mm512_add_ps(sumv, e);
-    }
-    return _mm512_reduce_add_ps(sumv);
-}
-
 #define PARTIAL_V_ROWS 4 // query rows sharing each V load: 4 rows × up to 8 accumulators + V fit 32 zmm registers
 
 __attribute__((target("avx512f")))
@@ -226,7 +192,7 @@ static void attention_partial_avx512(lpc_attention_partial_row *rows, int64_t nr
         float *s = scratch + r * t;
         float m = scores_avx512(rows[r].q, rows[r].mask, mask_stride, k, t, d, scale, s);
         rows[r].max = m;
-        rows[r].sum = m == -INFINITY ? 0 : exp_sum_avx512(s, t, m);
+        rows[r].sum = m == -INFINITY ? 0 : lpc_exp_shifted_sum512(s, t, m);
         if (m == -INFINITY) for (int64_t i = 0; i < t; i++) s[i] = 0; // every weight 0 (not NaN)
     }
     // acc_r = Σ_i w_r[i] v_i: each V row loaded once for up to PARTIAL_V_ROWS query rows.

@@ -68,20 +68,8 @@ static int softmax_span(float *s, int64_t j0, int64_t j1, int64_t lo, int64_t hi
     for (int64_t j = j0; j < lo; j++) s[j] = 0;
     for (int64_t j = hi; j < j1; j++) s[j] = 0;
     if (best == -INFINITY) return 0;
-    __m512 bv = _mm512_set1_ps(best), sum = _mm512_setzero_ps();
-    int64_t j = lo;
-    for (; j + 16 <= hi; j += 16) {
-        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), bv));
-        _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    if (j < hi) {
-        __mmask16 m = (__mmask16)((1u << (hi - j)) - 1);
-        __m512 e = _mm512_maskz_mov_ps(m, lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), bv)));
-        _mm512_mask_storeu_ps(s + j, m, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    __m512 inv = _mm512_set1_ps(1 / _mm512_reduce_add_ps(sum));
+    int64_t j;
+    __m512 inv = _mm512_set1_ps(1 / lpc_exp_shifted_sum512(s + lo, hi - lo, best));
     for (j = lo; j + 16 <= hi; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
     if (j < hi) {
         __mmask16 m = (__mmask16)((1u << (hi - j)) - 1);

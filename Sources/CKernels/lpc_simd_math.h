@@ -1,6 +1,7 @@
 #ifndef LPC_SIMD_MATH_H
 #define LPC_SIMD_MATH_H
 #include <immintrin.h>
+#include <stdint.h>
 
 // Shared AVX-512 math for the C kernels (internal header).
 
@@ -27,6 +28,25 @@ static inline __m512 lpc_exp512(__m512 x) {
     // Inputs below the clamp (including -inf) underflow to 0.
     __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
     return _mm512_mask_mov_ps(result, tiny, _mm512_setzero_ps());
+}
+
+// s[i] = exp(s[i] - m) in place for i < n; returns Σ s[i] (the softmax numerators and their sum).
+__attribute__((target("avx512f")))
+static inline float lpc_exp_shifted_sum512(float *s, int64_t n, float m) {
+    __m512 bv = _mm512_set1_ps(m), sumv = _mm512_setzero_ps();
+    int64_t nv = n & ~(int64_t)15;
+    for (int64_t i = 0; i < nv; i += 16) {
+        __m512 e = lpc_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + i), bv));
+        _mm512_storeu_ps(s + i, e);
+        sumv = _mm512_add_ps(sumv, e);
+    }
+    if (nv < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - nv)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(tail, lpc_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + nv), bv)));
+        _mm512_mask_storeu_ps(s + nv, tail, e);
+        sumv = _mm512_add_ps(sumv, e);
+    }
+    return _mm512_reduce_add_ps(sumv);
 }
 
 #endif
