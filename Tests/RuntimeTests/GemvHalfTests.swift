@@ -35,6 +35,29 @@ struct GemvHalfTests {
         #expect(report.isClose, "\(what): \(report)")
     }
 
+    /// The fast kernel's and its reference twin's y[m, n] for weights `w` of `kind`, read as
+    /// [n, k] (NT: the LM head) or [k, n] (KN).
+    static func products(_ kind: Kind, kn: Bool, _ x: [Float], _ w: UnsafePointer<UInt16>, m: Int, n: Int, k: Int)
+        -> (fast: [Float], reference: [Float]) {
+        var fast = [Float](repeating: .nan, count: m * n), reference = fast
+        let (m64, n64, k64) = (Int64(m), Int64(n), Int64(k))
+        switch (kind, kn) {
+        case (.f16, false):
+            lpc_gemv_f16(x, w, &fast, m64, n64, k64)
+            lpc_gemv_f16_reference(x, w, &reference, m64, n64, k64)
+        case (.bf16, false):
+            lpc_gemv_bf16(x, w, &fast, m64, n64, k64)
+            lpc_gemv_bf16_reference(x, w, &reference, m64, n64, k64)
+        case (.f16, true):
+            lpc_gemv_kn_f16(x, w, &fast, m64, n64, k64)
+            lpc_gemv_kn_f16_reference(x, w, &reference, m64, n64, k64)
+        case (.bf16, true):
+            lpc_gemv_kn_bf16(x, w, &fast, m64, n64, k64)
+            lpc_gemv_kn_bf16_reference(x, w, &reference, m64, n64, k64)
+        }
+        return (fast, reference)
+    }
+
     @Test(arguments: [1, 2, 3])
     func matchesReferenceOnSweptShapes(threads: Int) {
         RuntimeThreads.setThreadCount(threads)
@@ -48,28 +71,12 @@ struct GemvHalfTests {
                     for kind in Kind.allCases {
                         let w = Self.bits(wf, kind)
                         let what = "\(kind) m=\(m) n=\(n) k=\(k) threads=\(threads)"
-                        var fast = [Float](repeating: .nan, count: m * n), reference = fast
-                        // NT: w [n, k]
-                        switch kind {
-                        case .f16:
-                            lpc_gemv_f16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                            lpc_gemv_f16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                        case .bf16:
-                            lpc_gemv_bf16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                            lpc_gemv_bf16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
+                        w.withUnsafeBufferPointer { w in
+                            let nt = Self.products(kind, kn: false, x, w.baseAddress!, m: m, n: n, k: k)
+                            Self.check(nt.fast, nt.reference, m, n, "NT " + what)
+                            let kn = Self.products(kind, kn: true, x, w.baseAddress!, m: m, n: n, k: k)
+                            Self.check(kn.fast, kn.reference, m, n, "KN " + what)
                         }
-                        Self.check(fast, reference, m, n, "NT " + what)
-                        // KN: w [k, n]
-                        fast = [Float](repeating: .nan, count: m * n)
-                        switch kind {
-                        case .f16:
-                            lpc_gemv_kn_f16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                            lpc_gemv_kn_f16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                        case .bf16:
-                            lpc_gemv_kn_bf16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                            lpc_gemv_kn_bf16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                        }
-                        Self.check(fast, reference, m, n, "KN " + what)
                     }
                 }
             }
@@ -125,25 +132,10 @@ struct GemvHalfTests {
             for kind in Kind.allCases {
                 let bits = Self.bits(wf, kind)
                 w.update(from: bits, count: count)
-                var fast = [Float](repeating: .nan, count: m * n), reference = fast
-                switch kind {
-                case .f16:
-                    lpc_gemv_f16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                    lpc_gemv_f16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                case .bf16:
-                    lpc_gemv_bf16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                    lpc_gemv_bf16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                }
-                Self.check(fast, reference, m, n, "NT at the page end \(kind) m=\(m) n=\(n) k=\(k)")
-                switch kind {
-                case .f16:
-                    lpc_gemv_kn_f16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                    lpc_gemv_kn_f16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                case .bf16:
-                    lpc_gemv_kn_bf16(x, w, &fast, Int64(m), Int64(n), Int64(k))
-                    lpc_gemv_kn_bf16_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
-                }
-                Self.check(fast, reference, m, n, "KN at the page end \(kind) m=\(m) n=\(n) k=\(k)")
+                let nt = Self.products(kind, kn: false, x, w, m: m, n: n, k: k)
+                Self.check(nt.fast, nt.reference, m, n, "NT at the page end \(kind) m=\(m) n=\(n) k=\(k)")
+                let kn = Self.products(kind, kn: true, x, w, m: m, n: n, k: k)
+                Self.check(kn.fast, kn.reference, m, n, "KN at the page end \(kind) m=\(m) n=\(n) k=\(k)")
             }
         }
     }
