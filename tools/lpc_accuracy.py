@@ -125,10 +125,7 @@ class Accuracy:
         seconds = {"train": self.lpc(self.train_args(objective, variant, cfg, seed, folder / "head"),
                                      folder / "train.log", folder.name)}
         for s in evals:
-            seconds[f"eval-{s}"] = self.lpc(
-                ["eval", "--head", str(folder / "head"), "--data", self.split(s), "--format", "json",
-                 "--pairs-out", str(folder / f"pairs-{s}.jsonl")] + self.common(),
-                folder / f"eval-{s}.log", f"{folder.name} eval {s}", stdout=folder / f"eval-{s}.json")
+            seconds[f"eval-{s}"] = self.lpc.eval_head(folder, s, self.split(s), self.common(), folder.name)
         done.write_text(json.dumps({"objective": objective, "variant": variant, "seed": seed, "config": cfg,
                                     "common": COMMON, "lpc": LPC_COMMON if variant == "lpc" else None,
                                     "lm_head_precision": self.a.lm_head_precision, "reference": self.a.reference,

@@ -39,6 +39,13 @@ class LpcCalls:
             raise RuntimeError(f"lpc {argv[0]} failed ({what}); see {log_file}:\n{log_file.read_text()[-1500:]}")
         return seconds
 
+    def eval_head(self, run: Path, split: str, data: str, common: list[str], what: str) -> float:
+        """`lpc eval` of run/head on `data`: the report to run/eval-<split>.json, per-pair records to
+        run/pairs-<split>.jsonl, the log to run/eval-<split>.log."""
+        return self(["eval", "--head", str(run / "head"), "--data", data, "--format", "json",
+                     "--pairs-out", str(run / f"pairs-{split}.jsonl")] + common,
+                    run / f"eval-{split}.log", f"{what} eval {split}", stdout=run / f"eval-{split}.json")
+
     def features(self, splits: list[str], path_of: Callable[[str], str], model: str, cache: Path,
                  max_length: int, logs: Path, jobs: int):
         """`lpc features` once per split (a marker file in the cache says it is done), `jobs` at a

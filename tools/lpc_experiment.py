@@ -106,10 +106,7 @@ class Experiment:
             argv += ["--no-lpc"]
         seconds = {"train": self.lpc(argv, d / "train.log", name)}
         for split in evals:
-            seconds[f"eval-{split}"] = self.lpc(
-                ["eval", "--head", str(d / "head"), "--data", self.split(split), "--format", "json",
-                 "--pairs-out", str(d / f"pairs-{split}.jsonl")] + self.common(),
-                d / f"eval-{split}.log", f"{name} eval {split}", stdout=d / f"eval-{split}.json")
+            seconds[f"eval-{split}"] = self.lpc.eval_head(d, split, self.split(split), self.common(), name)
         config = {"name": name, "objective": objective, "lpc": lpc, "seed": seed, "train": train,
                   "codes": (codes or a.codes) if lpc else None, "evals": list(evals), "seconds": seconds,
                   "settings": {k: getattr(a, k) for k in DEFAULTS} | {"gumbel_temperature_end": a.gumbel_temperature_end}}
