@@ -184,10 +184,37 @@ static float scores_avx512(const float *q, const float *mask, int64_t mask_strid
 
 #define PARTIAL_V_ROWS 4 // query rows sharing each V load: 4 rows × up to 8 accumulators + V fit 32 zmm registers
 
+// acc_r = Σ_i w_r[i] v_i for N query rows (weights w_r = scratch + r·t), each V row loaded once.
+// N and DVQ (dv / 16) are compile-time constants at every call (always inlined into a switch),
+// so the accumulators live in registers; with run-time bounds the compiler keeps them on the stack.
+__attribute__((target("avx512f"), always_inline))
+static inline void accumulate_v(lpc_attention_partial_row *rows, const float *v, const float *scratch, int64_t t, int64_t dv,
+                                const int N, const int DVQ) {
+    __m512 acc[PARTIAL_V_ROWS][8];
+    for (int r = 0; r < N; r++) for (int j = 0; j < DVQ; j++) acc[r][j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < t; i++) {
+        const float *vi = v + i * dv;
+        __m512 vv[8];
+        for (int j = 0; j < DVQ; j++) vv[j] = _mm512_loadu_ps(vi + 16 * j);
+        for (int r = 0; r < N; r++) {
+            __m512 w = _mm512_set1_ps(scratch[r * t + i]);
+            for (int j = 0; j < DVQ; j++) acc[r][j] = _mm512_fmadd_ps(w, vv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < N; r++) for (int j = 0; j < DVQ; j++) _mm512_storeu_ps(rows[r].acc + 16 * j, acc[r][j]);
+}
+
+#define ACCUMULATE_V_CASES(DVQ)                                                                  \
+    switch (n) {                                                                                 \
+    case 1: accumulate_v(rows + r0, v, scratch + r0 * t, t, dv, 1, DVQ); break;                  \
+    case 2: accumulate_v(rows + r0, v, scratch + r0 * t, t, dv, 2, DVQ); break;                  \
+    case 3: accumulate_v(rows + r0, v, scratch + r0 * t, t, dv, 3, DVQ); break;                  \
+    default: accumulate_v(rows + r0, v, scratch + r0 * t, t, dv, 4, DVQ); break;                 \
+    }
+
 __attribute__((target("avx512f")))
 static void attention_partial_avx512(lpc_attention_partial_row *rows, int64_t nrows, const float *k, const float *v, int64_t t,
                                      int64_t d, int64_t dv, int64_t mask_stride, float scale, float *scratch) {
-    int64_t dvq = dv / 16;
     for (int64_t r = 0; r < nrows; r++) {
         float *s = scratch + r * t;
         float m = scores_avx512(rows[r].q, rows[r].mask, mask_stride, k, t, d, scale, s);
@@ -195,21 +222,18 @@ static void attention_partial_avx512(lpc_attention_partial_row *rows, int64_t nr
         rows[r].sum = m == -INFINITY ? 0 : lpc_exp_shifted_sum512(s, t, m);
         if (m == -INFINITY) for (int64_t i = 0; i < t; i++) s[i] = 0; // every weight 0 (not NaN)
     }
-    // acc_r = Σ_i w_r[i] v_i: each V row loaded once for up to PARTIAL_V_ROWS query rows.
     for (int64_t r0 = 0; r0 < nrows; r0 += PARTIAL_V_ROWS) {
         int64_t n = nrows - r0 < PARTIAL_V_ROWS ? nrows - r0 : PARTIAL_V_ROWS;
-        __m512 acc[PARTIAL_V_ROWS][8];
-        for (int64_t r = 0; r < n; r++) for (int64_t j = 0; j < dvq; j++) acc[r][j] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < t; i++) {
-            const float *vi = v + i * dv;
-            __m512 vv[8];
-            for (int64_t j = 0; j < dvq; j++) vv[j] = _mm512_loadu_ps(vi + 16 * j);
-            for (int64_t r = 0; r < n; r++) {
-                __m512 w = _mm512_set1_ps(scratch[(r0 + r) * t + i]);
-                for (int64_t j = 0; j < dvq; j++) acc[r][j] = _mm512_fmadd_ps(w, vv[j], acc[r][j]);
-            }
+        switch (dv / 16) {
+        case 1: ACCUMULATE_V_CASES(1) break;
+        case 2: ACCUMULATE_V_CASES(2) break;
+        case 3: ACCUMULATE_V_CASES(3) break;
+        case 4: ACCUMULATE_V_CASES(4) break;
+        case 5: ACCUMULATE_V_CASES(5) break;
+        case 6: ACCUMULATE_V_CASES(6) break;
+        case 7: ACCUMULATE_V_CASES(7) break;
+        default: ACCUMULATE_V_CASES(8) break;
         }
-        for (int64_t r = 0; r < n; r++) for (int64_t j = 0; j < dvq; j++) _mm512_storeu_ps(rows[r0 + r].acc + 16 * j, acc[r][j]);
     }
 }
 

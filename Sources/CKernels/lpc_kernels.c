@@ -45,6 +45,31 @@ static void run_tasks(void) {
     while ((t = atomic_fetch_add(&pool_next, 1)) < pool_tasks) pool_fn(pool_ctx, t);
 }
 
+// Weight prefetch: between two matrix products of a decode step the caller runs small serial
+// ops (norms, rotary, attention) while the memory bus idles. Worker 0 spends that time reading
+// the start of the next product's weights into the caches, and stops as soon as a job arrives.
+static const char *_Atomic prefetch_base = 0;
+static _Atomic int64_t prefetch_bytes = 0;
+
+void lpc_prefetch_weights(const void *p, int64_t bytes) {
+    if (pool_threads < 2 || !p || bytes <= 0) return;
+    atomic_store(&prefetch_bytes, bytes);
+    atomic_store(&prefetch_base, (const char *)p);
+}
+
+// Touches one byte per cache line, 4 KiB at a time, until done or a new job (generation) shows.
+static void prefetch_until_job(const char *p, int64_t n, int64_t seen) {
+    volatile char sink = 0;
+    char acc = 0;
+    for (int64_t off = 0; off < n; off += 4096) {
+        int64_t end = off + 4096 < n ? off + 4096 : n;
+        for (int64_t i = off; i < end; i += 64) acc ^= p[i];
+        if (atomic_load_explicit(&pool_generation, memory_order_relaxed) != seen) break;
+    }
+    sink = acc;
+    (void)sink;
+}
+
 static void *worker_main(void *arg) {
     int index = (int)(intptr_t)arg;
     int64_t seen = 0;
@@ -52,6 +77,10 @@ static void *worker_main(void *arg) {
         int spins = 0;
         int64_t gen;
         while ((gen = atomic_load(&pool_generation)) == seen) {
+            if (index == 0 && atomic_load_explicit(&prefetch_base, memory_order_relaxed)) {
+                const char *p = atomic_exchange(&prefetch_base, (const char *)0);
+                if (p) { prefetch_until_job(p, atomic_load(&prefetch_bytes), seen); spins = 0; continue; }
+            }
             if (++spins < 20000) { _mm_pause(); continue; }
             pthread_mutex_lock(&pool_mutex);
             atomic_fetch_add(&pool_sleepers, 1);
@@ -652,7 +681,11 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
         if (k <= 0) { memset(y[p], 0, (size_t)(m * n[p]) * sizeof(float)); job.chunk[p] = 1; continue; }
         int64_t bytes = n[p] * k * weight_size(wt);
         // Tasks in proportion to the bytes, at least one; two per thread for the whole job.
-        int64_t want = total_bytes < (1 << 16) ? 1 : ((int64_t)threads * 2 * bytes + total_bytes - 1) / total_bytes;
+        static int tpt = 0;
+        if (!tpt) { const char *e = getenv("LPC_TPT"); tpt = e ? atoi(e) : 2; }
+        static int rnd = -1;
+        if (rnd < 0) { const char *e = getenv("LPC_ROUND"); rnd = e ? atoi(e) : 0; }
+        int64_t want = total_bytes < (1 << 16) ? 1 : rnd ? ((int64_t)threads * tpt * bytes + total_bytes / 2) / total_bytes : ((int64_t)threads * tpt * bytes + total_bytes - 1) / total_bytes;
         if (want < 1) want = 1;
         if (ksplit && n[p] <= KSPLIT_MAX_N && want > 1) {
             int64_t chunk = (k + want - 1) / want;

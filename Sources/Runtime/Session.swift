@@ -54,6 +54,9 @@ public final class Session {
         let inputs: [Int]   // slot per input, -1 where omitted
         let outputs: [Int]  // slot per output, -1 where omitted
         let release: [Int]  // slots whose last reader this is
+        /// After a product that streams its weights: the next such product's first weight bytes,
+        /// for an idle worker to read while the small ops in between run (`lpc_prefetch_weights`).
+        var prefetch: (pointer: UnsafeRawPointer, bytes: Int)?
     }
 
     private let steps: [Step]
@@ -65,7 +68,12 @@ public final class Session {
     /// Cache inputs the passes turned into in-place appends (`lpc:KVAppend`), and the cache input
     /// behind each appended value (`present.N.key|value`).
     public let inPlaceCacheInputs: Set<String>
+    private let inPlaceCacheInputOrder: [String]
+    /// The inputs `run(_:outputs:kvStore:)` validates: all but the in-place cache inputs after the first.
+    private let inputsCheckedWithStore: [ValueInfo]
     private let appendedCache: [String: String]
+    /// Declared inputs by name (a decode step validates ~60 feeds: no linear searches per feed).
+    private let inputInfo: [String: ValueInfo]
 
     public convenience init(graph: Graph) throws {
         try self.init(graph: graph, options: SessionOptions())
@@ -117,6 +125,7 @@ public final class Session {
             steps.append(Step(node: node, kernel: OpRegistry.kernel(for: node)!, opset: executed.opset(for: node) ?? 1,
                               inputs: stepInputs[index], outputs: stepOutputs[index], release: release[index]))
         }
+        Session.planWeightPrefetch(&steps, initializers: executed.initializers)
         var initial = [Tensor?](repeating: nil, count: slots.count)
         for (name, tensor) in executed.initializers { initial[slots[name]!] = tensor }
         self.steps = steps
@@ -126,10 +135,39 @@ public final class Session {
         }
         appendedCache = appended
         inPlaceCacheInputs = Set(appended.values)
+        inPlaceCacheInputOrder = inPlaceCacheInputs.sorted()
+        let uncheckedCaches = Set(inPlaceCacheInputOrder.dropFirst())
+        inputsCheckedWithStore = executed.inputs.filter { !uncheckedCaches.contains($0.name) }
         slotOf = slots
+        inputInfo = Dictionary(executed.inputs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         initialValues = initial
         self.pinned = pinned
     }
+
+    /// Products whose weights (input 1) are large constants read once per run: a decode step's
+    /// cost is streaming them. Each such step gets the next one's weights as its prefetch hint,
+    /// the last one the first's (the next step of generation starts there).
+    private static func planWeightPrefetch(_ steps: inout [Step], initializers: [String: Tensor]) {
+        let streaming: Set<String> = ["lpc:MatMulKN", "lpc:MatMulKNGroup", "lpc:MatMulNT"]
+        let budget = prefetchBudget
+        guard budget > 0 else { return }
+        var streamed: [(step: Int, weight: Tensor)] = []
+        for (index, step) in steps.enumerated() where streaming.contains(step.node.qualifiedOpType) {
+            guard step.node.inputs.count > 1, let weight = initializers[step.node.inputs[1]], weight.byteCount >= 1 << 18 else { continue }
+            streamed.append((index, weight))
+        }
+        guard streamed.count > 1 else { return }
+        for (position, entry) in streamed.enumerated() {
+            let next = streamed[(position + 1) % streamed.count].weight
+            steps[entry.step].prefetch = (UnsafeRawPointer(next.raw), min(next.byteCount, budget))
+        }
+    }
+
+    /// Bytes of the next product's weights an idle worker reads ahead: what fits its L2 cache.
+    static let prefetchBudget: Int = {
+        if let text = ProcessInfo.processInfo.environment["LPC_PREFETCH_BYTES"], let value = Int(text) { return value }
+        return 1 << 20
+    }()
 
     private static func checkKernels(_ graph: Graph) throws {
         var missing: [String: (opset: Int?, nodes: [String])] = [:]
@@ -183,7 +221,7 @@ public final class Session {
         guard let kvStore else { return try run(feeds, outputs: requested) }
         guard !inPlaceCacheInputs.isEmpty else { throw RuntimeError.kvStore("this graph has no cache input the passes could append in place") }
         var feeds = feeds
-        for name in inPlaceCacheInputs.sorted() {
+        for name in inPlaceCacheInputOrder {
             guard feeds[name] == nil else { throw RuntimeError.kvStore("'\(name)' comes from the KV store; do not feed it") }
             feeds[name] = try pastFeed(name, store: kvStore, feeds: feeds)
         }
@@ -194,7 +232,8 @@ public final class Session {
         state.kvStore = kvStore
         kvStore.appendedLength = nil
         defer { state.kvStore = nil; kvStore.appendedLength = nil }
-        try validate(feeds)
+        // The cache feeds were made here from one store; checking the first one checks them all.
+        try validate(feeds, declared: inputsCheckedWithStore)
         var result = try execute(feeds, wanted: wanted)
         if let appended = kvStore.appendedLength { kvStore.length = appended }
         for (name, tensor) in result {
@@ -208,7 +247,7 @@ public final class Session {
     /// A cache input fed from the store: [b, h, L, d] over the store's buffer (a shape carrier:
     /// only `lpc:KVAppend` and shape-only ops read it, and KVAppend reads just its shape).
     private func pastFeed(_ name: String, store: KVStore, feeds: [String: Tensor]) throws -> Tensor {
-        guard let info = graph.inputs.first(where: { $0.name == name }), let shape = info.shape, shape.count == 4,
+        guard let info = inputInfo[name], let shape = info.shape, shape.count == 4,
               case let .fixed(heads) = shape[1], case let .fixed(dim) = shape[3] else {
             throw RuntimeError.kvStore("cache input '\(name)' is not declared [batch, heads, past, dim]")
         }
@@ -268,6 +307,7 @@ public final class Session {
                                             message: "produced \(results.count) output(s) for \(step.outputs.count) declared")
                 }
             }
+            if let hint = step.prefetch { lpc_prefetch_weights(hint.pointer, Int64(hint.bytes)) }
             for (s, tensor) in zip(step.outputs, results) where s >= 0 { values[s] = tensor }
             tracer?(step.node, results)
             for s in step.release where !keep[s] { values[s] = nil }
@@ -296,11 +336,16 @@ public final class Session {
     /// Checks names, dtypes and shapes of the feeds against the declared inputs; symbolic dims
     /// must agree across inputs (e.g. one batch size everywhere).
     private func validate(_ feeds: [String: Tensor]) throws {
-        for name in feeds.keys.sorted() where slotOf[name] == nil || !graph.inputs.contains(where: { $0.name == name }) {
-            throw RuntimeError.unknownInput(name: name, known: graph.inputs.map(\.name))
+        try validate(feeds, declared: graph.inputs)
+    }
+
+    /// Checks the feeds of the `declared` inputs (and that no feed is unknown).
+    private func validate(_ feeds: [String: Tensor], declared: [ValueInfo]) throws {
+        if let unknown = feeds.keys.filter({ inputInfo[$0] == nil }).min() {
+            throw RuntimeError.unknownInput(name: unknown, known: graph.inputs.map(\.name))
         }
         var symbols: [String: (size: Int, input: String)] = [:]
-        for info in graph.inputs {
+        for info in declared {
             guard let tensor = feeds[info.name] else {
                 if graph.initializers[info.name] == nil {
                     throw RuntimeError.missingInput(name: info.name, expected: info.typeDescription)
@@ -333,7 +378,7 @@ public final class Session {
         }
         // Dims declared as sums ("past_sequence_length + sequence_length") must add up: the shape
         // passes compute with that relation.
-        for info in graph.inputs {
+        for info in declared {
             guard let tensor = feeds[info.name], let shape = info.shape else { continue }
             for (axis, dim) in shape.enumerated() {
                 guard case let .symbolic(expression) = dim, expression.contains("+") else { continue }

@@ -41,10 +41,10 @@ struct AttentionRowTests {
 
     /// `lpc_attention_partial` (AVX-512, query rows sharing K/V) against its scalar twin, and the
     /// blocks merged by `lpc_attention_merge` against the single-row reference, swept over lengths
-    /// (16-position tails), head sizes, rows per group (one and two V passes) and block counts.
+    /// (16-position tails), head sizes (every V accumulator count 1–8), rows per group (one and two V passes) and block counts.
     /// Tolerance as above.
     @Test func groupedPartialsMatchReference() {
-        for d in [16, 64, 128, 24] {
+        for d in [16, 32, 48, 64, 80, 96, 112, 128, 24] {
             for t in [1, 15, 16, 17, 100, 515] {
                 for rows in [1, 3, 6] {
                     let q = FusedKernelTests.random(rows * d, seed: UInt64(d + t)), k = FusedKernelTests.random(t * d, seed: UInt64(t))

@@ -43,6 +43,10 @@ int lpc_get_threads(void);
 typedef void (*lpc_task_fn)(void *ctx, int64_t task);
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx);
 
+/// Asks an idle worker to read [p, p + bytes) into the caches until the next job starts (the
+/// next matrix product's weights, read while the caller runs small serial ops). No-op with one thread.
+void lpc_prefetch_weights(const void *p, int64_t bytes);
+
 /// Which SIMD path the dispatcher picked: 0 scalar, 2 AVX2+FMA+F16C, 3 AVX-512.
 int lpc_simd_level(void);
 
