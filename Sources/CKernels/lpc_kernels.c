@@ -47,9 +47,16 @@ static void run_tasks(void) {
 
 // Weight prefetch: between two matrix products of a decode step the caller runs small serial
 // ops (norms, rotary, attention) while the memory bus idles. Worker 0 spends that time reading
-// the start of the next product's weights into the caches, and stops as soon as a job arrives.
+// the start of the next product's weights into the caches, and stops as soon as a job arrives
+// or the request is cancelled (the weights' owner is going away).
 static const char *_Atomic prefetch_base = 0;
 static _Atomic int64_t prefetch_bytes = 0;
+static _Atomic int64_t prefetch_cancels = 0;
+static _Atomic int prefetch_busy = 0;
+static _Atomic int64_t prefetched_total = 0; // bytes read ahead so far (for tests)
+
+int64_t lpc_prefetched_bytes(void) { return atomic_load(&prefetched_total); }
+int lpc_prefetch_in_progress(void) { return atomic_load(&prefetch_busy); }
 
 void lpc_prefetch_weights(const void *p, int64_t bytes) {
     if (pool_threads < 2 || !p || bytes <= 0) return;
@@ -57,17 +64,31 @@ void lpc_prefetch_weights(const void *p, int64_t bytes) {
     atomic_store(&prefetch_base, (const char *)p);
 }
 
-// Touches one byte per cache line, 4 KiB at a time, until done or a new job (generation) shows.
-static void prefetch_until_job(const char *p, int64_t n, int64_t seen) {
-    volatile char sink = 0;
+void lpc_prefetch_cancel(void) {
+    atomic_store(&prefetch_base, (const char *)0);
+    atomic_fetch_add(&prefetch_cancels, 1);
+    while (atomic_load(&prefetch_busy)) _mm_pause(); // the worker checks every 4 KiB
+}
+
+// Touches one byte per cache line, 4 KiB at a time, until done, a new job (generation) shows,
+// or a cancel. Marks itself busy before taking the request so a cancel can wait it out.
+static void prefetch_until_job(int64_t seen) {
+    atomic_store(&prefetch_busy, 1);
+    int64_t cancels = atomic_load(&prefetch_cancels);
+    const char *p = atomic_exchange(&prefetch_base, (const char *)0);
+    int64_t n = atomic_load(&prefetch_bytes);
     char acc = 0;
-    for (int64_t off = 0; off < n; off += 4096) {
+    int64_t off = 0;
+    while (p && off < n) {
         int64_t end = off + 4096 < n ? off + 4096 : n;
-        for (int64_t i = off; i < end; i += 64) acc ^= p[i];
-        if (atomic_load_explicit(&pool_generation, memory_order_relaxed) != seen) break;
+        for (int64_t i = off; i < end; i += 64) acc ^= ((const volatile char *)p)[i];
+        off = end;
+        if (atomic_load_explicit(&pool_generation, memory_order_relaxed) != seen ||
+            atomic_load_explicit(&prefetch_cancels, memory_order_relaxed) != cancels) break;
     }
-    sink = acc;
-    (void)sink;
+    atomic_fetch_add(&prefetched_total, off);
+    atomic_store(&prefetch_busy, 0);
+    (void)acc;
 }
 
 static void *worker_main(void *arg) {
@@ -78,8 +99,9 @@ static void *worker_main(void *arg) {
         int64_t gen;
         while ((gen = atomic_load(&pool_generation)) == seen) {
             if (index == 0 && atomic_load_explicit(&prefetch_base, memory_order_relaxed)) {
-                const char *p = atomic_exchange(&prefetch_base, (const char *)0);
-                if (p) { prefetch_until_job(p, atomic_load(&prefetch_bytes), seen); spins = 0; continue; }
+                prefetch_until_job(seen);
+                spins = 0;
+                continue;
             }
             if (++spins < 20000) { _mm_pause(); continue; }
             pthread_mutex_lock(&pool_mutex);
@@ -680,12 +702,11 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
         if (n[p] <= 0) { job.chunk[p] = 1; continue; }
         if (k <= 0) { memset(y[p], 0, (size_t)(m * n[p]) * sizeof(float)); job.chunk[p] = 1; continue; }
         int64_t bytes = n[p] * k * weight_size(wt);
-        // Tasks in proportion to the bytes, at least one; two per thread for the whole job.
-        static int tpt = 0;
-        if (!tpt) { const char *e = getenv("LPC_TPT"); tpt = e ? atoi(e) : 2; }
-        static int rnd = -1;
-        if (rnd < 0) { const char *e = getenv("LPC_ROUND"); rnd = e ? atoi(e) : 0; }
-        int64_t want = total_bytes < (1 << 16) ? 1 : rnd ? ((int64_t)threads * tpt * bytes + total_bytes / 2) / total_bytes : ((int64_t)threads * tpt * bytes + total_bytes - 1) / total_bytes;
+        // About two tasks per thread for the whole job, each part's count in proportion to its
+        // bytes, rounded to nearest (at least one): tasks of near-equal size. Rounding up gave
+        // Q/K/V 3 + 1 + 1 equal tasks, so one of two threads did three (measured: the Q/K/V
+        // product ran at 25 GB/s against 30–37 for the others; 2 + 1 + 1 balances it).
+        int64_t want = total_bytes < (1 << 16) ? 1 : ((int64_t)threads * 2 * bytes + total_bytes / 2) / total_bytes;
         if (want < 1) want = 1;
         if (ksplit && n[p] <= KSPLIT_MAX_N && want > 1) {
             int64_t chunk = (k + want - 1) / want;

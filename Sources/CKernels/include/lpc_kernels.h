@@ -46,6 +46,11 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx);
 /// Asks an idle worker to read [p, p + bytes) into the caches until the next job starts (the
 /// next matrix product's weights, read while the caller runs small serial ops). No-op with one thread.
 void lpc_prefetch_weights(const void *p, int64_t bytes);
+/// Drops a pending prefetch and waits until no worker reads ahead (before freeing the weights).
+void lpc_prefetch_cancel(void);
+/// For tests: bytes read ahead by lpc_prefetch_weights requests so far; whether a worker is reading now.
+int64_t lpc_prefetched_bytes(void);
+int lpc_prefetch_in_progress(void);
 
 /// Which SIMD path the dispatcher picked: 0 scalar, 2 AVX2+FMA+F16C, 3 AVX-512.
 int lpc_simd_level(void);
