@@ -34,21 +34,34 @@ static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static _Atomic int64_t pool_generation = 0;
 static _Atomic int pool_sleepers = 0;
 static _Atomic int pool_pending = 0;
-static _Atomic int64_t pool_next = 0;
+// The current job's unclaimed tasks [front, back): low 32 bits front, high 32 bits back. The
+// caller and most workers claim from the front; worker 0 claims from the back, so it starts on
+// the last task, whose weights it read ahead while idle (lpc_prefetch_weights).
+static _Atomic uint64_t pool_range = 0;
 static int pool_active = 0;            // workers taking part in the current job
 static lpc_task_fn pool_fn;
 static void *pool_ctx;
-static int64_t pool_tasks;
 
-static void run_tasks(void) {
+static int64_t claim_task(int from_back) {
+    uint64_t range = atomic_load(&pool_range);
+    for (;;) {
+        uint64_t front = range & 0xffffffffu, back = range >> 32;
+        if (front >= back) return -1;
+        uint64_t next = from_back ? range - ((uint64_t)1 << 32) : range + 1;
+        if (atomic_compare_exchange_weak(&pool_range, &range, next)) return (int64_t)(from_back ? back - 1 : front);
+    }
+}
+
+static void run_tasks(int from_back) {
     int64_t t;
-    while ((t = atomic_fetch_add(&pool_next, 1)) < pool_tasks) pool_fn(pool_ctx, t);
+    while ((t = claim_task(from_back)) >= 0) pool_fn(pool_ctx, t);
 }
 
 // Weight prefetch: between two matrix products of a decode step the caller runs small serial
 // ops (norms, rotary, attention) while the memory bus idles. Worker 0 spends that time reading
-// the start of the next product's weights into the caches, and stops as soon as a job arrives
-// or the request is cancelled (the weights' owner is going away).
+// the end of the next product's weights (its first task: it claims from the back) into its
+// caches, and stops as soon as a job arrives or the request is cancelled (the weights' owner is
+// going away).
 static const char *_Atomic prefetch_base = 0;
 static _Atomic int64_t prefetch_bytes = 0;
 static _Atomic int64_t prefetch_cancels = 0;
@@ -113,7 +126,7 @@ static void *worker_main(void *arg) {
         }
         seen = gen;
         if (index < pool_active) {
-            run_tasks();
+            run_tasks(index == 0);
             atomic_fetch_sub(&pool_pending, 1);
         }
     }
@@ -162,9 +175,8 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
     }
     pool_fn = fn;
     pool_ctx = ctx;
-    pool_tasks = tasks;
     pool_active = workers_wanted;
-    atomic_store(&pool_next, 0);
+    atomic_store(&pool_range, (uint64_t)tasks << 32);
     atomic_store(&pool_pending, workers_wanted);
     atomic_fetch_add(&pool_generation, 1);
     if (atomic_load(&pool_sleepers) > 0) {
@@ -172,7 +184,7 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
         pthread_cond_broadcast(&pool_cond);
         pthread_mutex_unlock(&pool_mutex);
     }
-    run_tasks();
+    run_tasks(0);
     // Wait for the workers; yield when they are slow to come (a busy machine preempts them).
     int spins = 0;
     int64_t waited_from = 0;

@@ -144,22 +144,26 @@ public final class Session {
         self.pinned = pinned
     }
 
-    /// Products whose weights (input 1) are large constants read once per run: a decode step's
-    /// cost is streaming them. Each such step gets the next one's weights as its prefetch hint,
-    /// the last one the first's (the next step of generation starts there).
+    /// Products whose weights are large constants read once per run: a decode step's cost is
+    /// streaming them. Each such step gets the next one's weights as its prefetch hint, the last
+    /// one the first's (the next step of generation starts there). The hint is the end of the
+    /// product's last weight: the reading worker claims tasks from the back, so that is where its
+    /// part of the next product starts.
     private static func planWeightPrefetch(_ steps: inout [Step], initializers: [String: Tensor]) {
         let streaming: Set<String> = ["lpc:MatMulKN", "lpc:MatMulKNGroup", "lpc:MatMulNT"]
         let budget = prefetchBudget
         guard budget > 0 else { return }
         var streamed: [(step: Int, weight: Tensor)] = []
         for (index, step) in steps.enumerated() where streaming.contains(step.node.qualifiedOpType) {
-            guard step.node.inputs.count > 1, let weight = initializers[step.node.inputs[1]], weight.byteCount >= 1 << 18 else { continue }
+            guard step.node.inputs.count > 1, let weight = initializers[step.node.inputs[step.node.inputs.count - 1]],
+                  weight.byteCount >= 1 << 18 else { continue }
             streamed.append((index, weight))
         }
         guard streamed.count > 1 else { return }
         for (position, entry) in streamed.enumerated() {
             let next = streamed[(position + 1) % streamed.count].weight
-            steps[entry.step].prefetch = (UnsafeRawPointer(next.raw), min(next.byteCount, budget))
+            let bytes = min(next.byteCount, budget)
+            steps[entry.step].prefetch = (UnsafeRawPointer(next.raw + next.byteCount - bytes), bytes)
         }
     }
 

@@ -56,30 +56,48 @@ struct WeightPrefetchTests {
     }
 
     @Test func sessionPlansOneRequestPerStreamedProduct() throws {
-        // x [1, 256] → three lpc:MatMulKN with [256, 256] float32 weights (256 KiB each) in a chain.
+        // x [1, 768] → three lpc:MatMulKN with [768, 768] float32 weights (2.25 MiB each) in a chain.
+        let side = 768
         let names = ["w0", "w1", "w2"]
         var initializers: [String: Tensor] = [:]
         for (i, name) in names.enumerated() {
-            initializers[name] = Tensor((0..<(256 * 256)).map { Float(($0 + i) % 13) * 1e-3 }, shape: [256, 256])
+            initializers[name] = Tensor((0..<(side * side)).map { Float(($0 + i) % 13) * 1e-3 }, shape: [side, side])
         }
         let nodes = names.enumerated().map { i, name in
             Node(name: "mm\(i)", opType: "MatMulKN", domain: "lpc", inputs: [i == 0 ? "x" : "y\(i - 1)", name], outputs: ["y\(i)"])
         }
-        let graph = Graph(inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(256)])],
+        let graph = Graph(inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(side)])],
                           outputs: [ValueInfo(name: "y2", dtype: .float32, shape: nil)],
                           initializers: initializers, nodes: nodes, opsets: ["": 17, "lpc": 1])
         let session = try Session(graph: graph, options: SessionOptions(optimize: false))
         let hints = session.prefetchHints
         #expect(hints.map(\.node) == ["mm0", "mm1", "mm2"])
-        let weights = ["w1", "w2", "w0"].map { UnsafeRawPointer(initializers[$0]!.raw) }
-        #expect(hints.map(\.pointer) == weights, "each product names the next one's weights, the last the first's")
-        #expect(hints.allSatisfy { $0.bytes == min(256 * 256 * 4, Session.prefetchBudget) })
+        // Each product names the end of the next one's weights (where the reading worker starts:
+        // it claims tasks from the back), the last product the first's.
+        let bytes = min(side * side * 4, Session.prefetchBudget)
+        let expected = ["w1", "w2", "w0"].map { UnsafeRawPointer(initializers[$0]!.raw + side * side * 4 - bytes) }
+        #expect(hints.map(\.pointer) == expected)
+        #expect(hints.allSatisfy { $0.bytes == bytes })
         // Results do not depend on the read-ahead.
         RuntimeThreads.setThreadCount(2)
-        let x = Tensor((0..<256).map { Float($0 % 5) - 2 }, shape: [1, 256])
+        let x = Tensor((0..<side).map { Float($0 % 5) - 2 }, shape: [1, side])
         let first = try session.run(["x": x])["y2"]!
         let second = try session.run(["x": x])["y2"]!
         #expect(first.array(Float.self) == second.array(Float.self))
+    }
+
+    /// Tasks are claimed from both ends (worker 0 from the back): each runs exactly once.
+    @Test(arguments: [1, 2, 3])
+    func everyTaskRunsOnce(threads: Int) {
+        RuntimeThreads.setThreadCount(threads)
+        defer { RuntimeThreads.setThreadCount(2) }
+        for tasks in [1, 2, 3, 5, 8, 64, 1000] {
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: tasks)
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0)
+            for _ in 0..<20 { RuntimeThreads.parallelFor(tasks) { counts[$0] += 1 } }
+            #expect(counts.allSatisfy { $0 == 20 }, "\(tasks) tasks on \(threads) threads")
+        }
     }
 
     /// A no-op job: a worker asleep after a long idle (or a pool in its serial fallback) comes back.
