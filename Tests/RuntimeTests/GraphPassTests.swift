@@ -35,6 +35,8 @@ struct GraphPassTests {
             "all passes": GraphOptimizer.defaultPasses(),
             "in-place KV append": [ConstantFolding(), AttentionFusion(), KVAppendRewrite()],
             "MatMul grouping": [ConstantFolding(), MatMulWeightFusion(minBytes: 0), MatMulGrouping()],
+            "head layout absorption": [ConstantFolding(), AttentionFusion(), ShapePlumbingElimination(), RotaryFusion(),
+                                       KVAppendRewrite(), HeadLayoutAbsorption()],
         ]
     }
 
