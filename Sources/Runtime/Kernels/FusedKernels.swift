@@ -30,6 +30,7 @@ enum FusedKernels {
         table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
         table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
         KVAppendKernel.register(into: &table)
+        AddRMSNormKernel.register(into: &table)
     }
 
     // MARK: Rotary

@@ -41,7 +41,7 @@ public enum GraphOptimizer {
     public static func defaultPasses() -> [GraphPass] {
         [ConstantFolding(), DeadCodeElimination(), NoOpElimination(),
          RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), ShapePlumbingElimination(), RotaryFusion(), HeadLayoutAbsorption(), CommonSubexpressionElimination(),
-         MatMulWeightFusion()]
+         MatMulWeightFusion(), AddRMSNormFusion()]
     }
 
     /// Runs `passes` to a fixed point (at most 8 rounds). Returns the graph and a line per change.

@@ -227,6 +227,10 @@ public struct ShapePlumbingElimination: GraphPass {
                 shape = inShapes[0]
             case "lpc:SwiGLU":
                 shape = broadcast(inShapes)
+            case "lpc:AddRMSNorm":
+                // Both outputs (the sum and its norm) have the broadcast shape of a and b.
+                shape = broadcast(Array(inShapes.prefix(2)))
+                if let shape, node.outputs.count > 1 { shapes[node.outputs[1]] = shape }
             case "lpc:GQAttention":
                 // Absorbed head split of Q / merge of the output (HeadLayoutAbsorption): their Reshapes.
                 var q = inShapes[0]
