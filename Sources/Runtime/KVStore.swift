@@ -50,6 +50,18 @@ public final class KVStore: @unchecked Sendable {
             }
         }
 
+        /// `write` from rows laid out [batch, s, heads, dim] (a head split read in place).
+        func writeSplit(_ rows: UnsafePointer<Float>, count s: Int, at position: Int) {
+            let stride = headStride
+            for head in 0..<(batch * heads) where s > 0 {
+                let bi = head / heads, hi = head % heads
+                let dst = base + head * stride + position * dim
+                for si in 0..<s {
+                    (dst + si * dim).update(from: rows + ((bi * s + si) * heads + hi) * dim, count: dim)
+                }
+            }
+        }
+
         /// The first `length` positions as a contiguous [batch, heads, length, dim] tensor (a copy).
         func contiguous(length: Int) -> Tensor {
             let result = Tensor(uninitialized: .float32, shape: [batch, heads, length, dim])

@@ -19,24 +19,39 @@ enum FusedKernels {
         table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
         table["lpc:MatMulKNGroup"] = { ctx in try matMulKNGroup(ctx) }
         table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
-        table["lpc:Rotary"] = { ctx in [try rotary(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
-                                                   ctx.input(2, dtypes: [.float32]), half: ctx.node.int("half") ?? 0,
-                                                   axis: ctx.node.int("axis") ?? -1)] }
+        table["lpc:Rotary"] = { ctx in
+            let x = try ctx.input(0, dtypes: [.float32])
+            // split_heads: x's memory is [B, S, H, D] (input 3 is the absorbed Reshape's shape).
+            let split = (ctx.node.int("split_heads") ?? 0) != 0
+                ? try HeadLayout.split(x, shape: ctx.input(3), allowZero: (ctx.node.int("split_allowzero") ?? 0) != 0, name: "Rotary") : nil
+            return [try rotary(x, ctx.input(1, dtypes: [.float32]), ctx.input(2, dtypes: [.float32]),
+                               half: ctx.node.int("half") ?? 0, axis: ctx.node.int("axis") ?? -1, split: split)]
+        }
         table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
         table["lpc:RepeatKVShape"] = { ctx in [try GQAttentionKernel.repeatShape(ctx)] }
         KVAppendKernel.register(into: &table)
+        AddRMSNormKernel.register(into: &table)
     }
 
     // MARK: Rotary
 
     /// out = x·cos + rotate_half(x)·sin, rotate_half(x) = concat(-x[..., h:], x[..., :h]) on the
     /// last axis (h clamped to its size); cos and sin broadcast against x.
-    static func rotary(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int, axis: Int) throws(KernelError) -> Tensor {
-        guard x.rank >= 1, axis == -1 || axis == x.rank - 1 else {
-            throw KernelError("Rotary: the rotated axis \(axis) is not the last axis of \(x.shape)")
+    /// With `split` = (B, S, H, D), x's memory is [B, S, H, D] and x is its [B, H, S, D] transpose:
+    /// the rotation reads it in place and writes the [B, H, S, D] result (one pass, no copy first).
+    static func rotary(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int, axis: Int,
+                       split: (b: Int, s: Int, h: Int, d: Int)? = nil) throws(KernelError) -> Tensor {
+        let xShape = split.map { [$0.b, $0.h, $0.s, $0.d] } ?? x.shape
+        var xStrides = Tensor.strides(of: xShape)
+        if let split {
+            let st = HeadLayout.splitStrides(split.b, split.s, split.h, split.d)
+            xStrides = [st.batch, st.head, st.seq, 1]
         }
-        let rank = max(x.rank, cos.rank, sin.rank)
-        let shapes = [x.shape, cos.shape, sin.shape].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
+        guard xShape.count >= 1, axis == -1 || axis == xShape.count - 1 else {
+            throw KernelError("Rotary: the rotated axis \(axis) is not the last axis of \(xShape)")
+        }
+        let rank = max(xShape.count, cos.rank, sin.rank)
+        let shapes = [xShape, cos.shape, sin.shape].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
         var outShape = [Int](repeating: 1, count: rank)
         for axis in 0..<rank {
             let sizes = Set(shapes.map { $0[axis] }).subtracting([1])
@@ -45,12 +60,13 @@ enum FusedKernels {
         }
         let d = outShape[rank - 1]
         guard shapes[0][rank - 1] == d else {
-            throw KernelError("Rotary: x \(x.shape) must span the rotated axis of \(outShape)")
+            throw KernelError("Rotary: x \(xShape) must span the rotated axis of \(outShape)")
         }
         let result = Tensor(uninitialized: .float32, shape: outShape)
         let h = min(max(half, 0), d)
-        let strides = shapes.map { shape -> [Int] in
-            let s = Tensor.strides(of: shape)
+        let paddedX = [Int](repeating: 0, count: rank - xStrides.count) + xStrides
+        let strides = shapes.enumerated().map { (n, shape) -> [Int] in
+            let s = n == 0 ? paddedX : Tensor.strides(of: shape)
             return (0..<rank).map { shape[$0] == 1 ? 0 : s[$0] }
         }
         let px = x.pointer(Float.self), pc = cos.pointer(Float.self), ps = sin.pointer(Float.self)

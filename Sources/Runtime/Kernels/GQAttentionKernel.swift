@@ -8,6 +8,9 @@ import TensorCore
 ///   M additive float mask broadcastable to [b, h, s, t];
 ///   eK/rK (eV/rV): the Expand and Reshape shapes of the exporter's `repeat_kv`, checked here.
 /// Output [b, h, s, dv]. Rows whose scores are all -inf give NaN, or 0 with `nan_to_zero`.
+/// Absorbed head layouts (`HeadLayoutAbsorption`, see `HeadLayout`): with `q_split_heads` Q's
+/// memory is [b, s, h, d] (input 8: the absorbed Reshape's shape); with `merge_heads` the output
+/// is written [b, s, h, dv] and shaped by the absorbed Reshape (input 9).
 enum GQAttentionKernel {
     struct Plan {
         var b = 0, h = 0, s = 0, d = 0, t = 0, dv = 0
@@ -15,6 +18,21 @@ enum GQAttentionKernel {
         var maskStrides = [0, 0, 0, 0] // per [b, h, s, t]; 0 = broadcast
         /// Elements between consecutive K (V) heads: t·d, or capacity·d for a KV-store handle.
         var kHeadStride = 0, vHeadStride = 0
+        /// Element strides of Q rows (per batch, head, position) and output rows; nil: [b, h, s, ·]
+        /// contiguous. A split Q / merged output has [b, s, h, ·] strides (`HeadLayout`).
+        var qSplitStrides: (batch: Int, head: Int, seq: Int)?, outSplitStrides: (batch: Int, head: Int, seq: Int)?
+
+        var qStrides: (batch: Int, head: Int, seq: Int) { qSplitStrides ?? (h * s * d, s * d, d) }
+        var outStrides: (batch: Int, head: Int, seq: Int) { outSplitStrides ?? (h * s * dv, s * dv, dv) }
+        /// Offset of Q row (bi, hi, si) and of its output row.
+        @inline(__always) func qOffset(_ bi: Int, _ hi: Int, _ si: Int) -> Int {
+            let st = qStrides
+            return bi * st.batch + hi * st.head + si * st.seq
+        }
+        @inline(__always) func outOffset(_ bi: Int, _ hi: Int, _ si: Int) -> Int {
+            let st = outStrides
+            return bi * st.batch + hi * st.head + si * st.seq
+        }
     }
 
     static func run(_ ctx: KernelContext) throws(KernelError) -> Tensor {
@@ -22,16 +40,23 @@ enum GQAttentionKernel {
         let k = try ctx.input(1, dtypes: [.float32])
         let v = try ctx.input(2, dtypes: [.float32])
         let mask = ctx.optionalInput(3)
-        guard q.rank == 4, k.rank == 4, v.rank == 4 else {
-            throw KernelError("GQAttention needs rank-4 Q, K, V; got \(q.shape), \(k.shape), \(v.shape)")
+        let node = ctx.node
+        let split = (node.int("q_split_heads") ?? 0) != 0
+            ? try HeadLayout.split(q, shape: ctx.input(8), allowZero: (node.int("q_split_allowzero") ?? 0) != 0, name: "GQAttention Q") : nil
+        let qShape = split.map { [$0.b, $0.h, $0.s, $0.d] } ?? q.shape
+        guard qShape.count == 4, k.rank == 4, v.rank == 4 else {
+            throw KernelError("GQAttention needs rank-4 Q, K, V; got \(qShape), \(k.shape), \(v.shape)")
         }
         var plan = Plan()
-        (plan.b, plan.h, plan.s, plan.d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        (plan.b, plan.h, plan.s, plan.d) = (qShape[0], qShape[1], qShape[2], qShape[3])
         (plan.kBatch, plan.kHeads, plan.t) = (k.shape[0], k.shape[1], k.shape[2])
         (plan.vBatch, plan.vHeads, plan.dv) = (v.shape[0], v.shape[1], v.shape[3])
         guard k.shape[3] == plan.d, v.shape[2] == plan.t else {
-            throw KernelError("GQAttention shapes disagree: Q \(q.shape), K \(k.shape), V \(v.shape)")
+            throw KernelError("GQAttention shapes disagree: Q \(qShape), K \(k.shape), V \(v.shape)")
         }
+        if split != nil { plan.qSplitStrides = HeadLayout.splitStrides(plan.b, plan.s, plan.h, plan.d) }
+        let merge = (node.int("merge_heads") ?? 0) != 0
+        if merge { plan.outSplitStrides = HeadLayout.splitStrides(plan.b, plan.s, plan.h, plan.dv) }
         plan.kHeadStride = headStride(k, cache: ctx.node.string("k_cache"), ctx.state)
         plan.vHeadStride = headStride(v, cache: ctx.node.string("v_cache"), ctx.state)
         plan.kRep = try repeatFactor(k.shape, ctx.optionalInput(4), ctx.optionalInput(5), allowzero: ctx.node.int("k_allowzero") ?? 0, name: "K")
@@ -39,7 +64,7 @@ enum GQAttentionKernel {
         for (heads, rep, batch, name) in [(plan.kHeads, plan.kRep, plan.kBatch, "K"), (plan.vHeads, plan.vRep, plan.vBatch, "V")] {
             let effective = heads * rep
             guard effective == plan.h || effective == 1, batch == plan.b || batch == 1 else {
-                throw KernelError("GQAttention: \(name) with \(batch) batch × \(effective) heads cannot broadcast to Q \(q.shape)")
+                throw KernelError("GQAttention: \(name) with \(batch) batch × \(effective) heads cannot broadcast to Q \(qShape)")
             }
         }
         if let mask {
@@ -56,7 +81,10 @@ enum GQAttentionKernel {
                 plan.maskStrides[axis] = padded[axis] == 1 ? 0 : strides[axis]
             }
         }
-        let result = Tensor(uninitialized: .float32, shape: [plan.b, plan.h, plan.s, plan.dv])
+        let outShape = merge
+            ? try HeadLayout.merged(plan.b, plan.s, plan.h, plan.dv, shape: ctx.input(9), allowZero: (node.int("merge_allowzero") ?? 0) != 0)
+            : [plan.b, plan.h, plan.s, plan.dv]
+        let result = Tensor(uninitialized: .float32, shape: outShape)
         let scale = ctx.node.float("scale") ?? 1
         let nanToZero = (ctx.node.int("nan_to_zero") ?? 0) != 0
         // Prefill (many query rows): the sgemm-based kernel; `compute` is its reference twin.
@@ -165,7 +193,7 @@ enum GQAttentionKernel {
                     let hi = firstHead + r / p.s, si = r % p.s
                     let row = (bi * p.h + hi) * p.s + si
                     let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] + t0 * p.maskStrides[3] }
-                    local[r] = lpc_attention_partial_row(q: q + row * p.d, mask: maskRow, acc: acc + (row * blocks + block) * p.dv, max: 0, sum: 0)
+                    local[r] = lpc_attention_partial_row(q: q + p.qOffset(bi, hi, si), mask: maskRow, acc: acc + (row * blocks + block) * p.dv, max: 0, sum: 0)
                 }
                 if t1 > t0 {
                     lpc_attention_partial(local.baseAddress, Int64(rowsPerGroup), kBase, vBase, Int64(t1 - t0), Int64(p.d), Int64(p.dv),
@@ -185,7 +213,8 @@ enum GQAttentionKernel {
             for task in 0..<tasks { body(task) }
         }
         for row in 0..<rowCount {
-            lpc_attention_merge(parts + row * blocks, Int64(blocks), Int64(p.dv), out + row * p.dv, nanToZero ? 1 : 0)
+            let si = row % p.s, hi = (row / p.s) % p.h, bi = row / (p.s * p.h)
+            lpc_attention_merge(parts + row * blocks, Int64(blocks), Int64(p.dv), out + p.outOffset(bi, hi, si), nanToZero ? 1 : 0)
         }
     }
 
@@ -214,8 +243,8 @@ enum GQAttentionKernel {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(p.t, 1))
             defer { scores.deallocate() }
             for si in 0..<p.s {
-                let qRow = q + ((bi * p.h + hi) * p.s + si) * p.d
-                let outRow = out + ((bi * p.h + hi) * p.s + si) * p.dv
+                let qRow = q + p.qOffset(bi, hi, si)
+                let outRow = out + p.outOffset(bi, hi, si)
                 let maskRow = mask.map { $0 + bi * p.maskStrides[0] + hi * p.maskStrides[1] + si * p.maskStrides[2] }
                 var maxScore = -Float.infinity
                 for ti in 0..<p.t {

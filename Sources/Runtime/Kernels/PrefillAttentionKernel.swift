@@ -36,7 +36,9 @@ enum PrefillAttention {
     }
 
     /// `compute` with `rowsPerTask` query rows per task (tests vary it).
-    /// Q [b, h, s, d]; K/V heads [t, d] / [t, dv] at their head strides; out [b, h, s, dv].
+    /// Q [b, h, s, d]; K/V heads [t, d] / [t, dv] at their head strides; out [b, h, s, dv]; Q and
+    /// out rows at the plan's strides (a split Q / merged output: rows h·d apart, gathered into and
+    /// scattered from task scratch here, since `lpc_attention_rows` takes rows d / dv apart).
     static func computeChunked(_ p: GQAttentionKernel.Plan, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
                                _ v: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
                                scale: Float, nanToZero: Bool, rowsPerTask: Int) {
@@ -67,10 +69,23 @@ enum PrefillAttention {
             }
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * ldkt, p.t, 16))
             defer { scratch.deallocate() }
-            let row0 = (bi * p.h + hi) * p.s + first
-            lpc_attention_rows(q + row0 * p.d, Int64(rows), kBase, kt + kHead * p.d * ldkt, Int64(ldkt), vBase,
+            let qRows = p.qOffset(bi, hi, first), outRows = p.outOffset(bi, hi, first)
+            let qPacked = p.qStrides.seq == p.d, outPacked = p.outStrides.seq == p.dv
+            // Strided rows go through [rows, d] / [rows, dv] copies.
+            let rowBuffer = qPacked && outPacked ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * (p.d + p.dv))
+            defer { rowBuffer?.deallocate() }
+            var qBase = UnsafePointer(q + qRows)
+            if !qPacked, let rowBuffer {
+                for r in 0..<rows { (rowBuffer + r * p.d).update(from: q + qRows + r * p.qStrides.seq, count: p.d) }
+                qBase = UnsafePointer(rowBuffer)
+            }
+            let outBase = outPacked ? out + outRows : rowBuffer! + rows * p.d
+            lpc_attention_rows(qBase, Int64(rows), kBase, kt + kHead * p.d * ldkt, Int64(ldkt), vBase,
                                Int64(p.t), Int64(p.d), Int64(p.dv), maskRows, Int64(p.maskStrides[2]), Int64(maskStride),
-                               lo, end, scale, out + row0 * p.dv, scratch, nanToZero ? 1 : 0)
+                               lo, end, scale, outBase, scratch, nanToZero ? 1 : 0)
+            if !outPacked {
+                for r in 0..<rows { (out + outRows + r * p.outStrides.seq).update(from: outBase + r * p.dv, count: p.dv) }
+            }
         }
     }
 

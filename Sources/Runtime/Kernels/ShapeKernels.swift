@@ -148,6 +148,12 @@ enum ShapeKernels {
             requested = attribute
         }
         let allowZero = (ctx.node.int("allowzero") ?? 0) != 0
+        return [input.reshaped(try reshapeTarget(input.shape, count: input.count, requested: requested, allowZero: allowZero))]
+    }
+
+    /// The shape `Reshape` gives an input of `shape` (`count` elements) for `requested`: 0 copies the
+    /// input dim (unless allowZero), one -1 is inferred. Also used by the ops that absorb a Reshape.
+    static func reshapeTarget(_ inputShape: [Int], count inputCount: Int, requested: [Int], allowZero: Bool) throws(KernelError) -> [Int] {
         var shape = requested
         var inferred: Int?
         for (axis, dim) in requested.enumerated() {
@@ -156,10 +162,10 @@ enum ShapeKernels {
                 guard inferred == nil else { throw KernelError("Reshape shape \(requested) has more than one -1") }
                 inferred = axis
             case 0 where !allowZero:
-                guard axis < input.rank else {
-                    throw KernelError("Reshape shape \(requested) copies dim \(axis) with 0, but the input \(input.shape) has rank \(input.rank)")
+                guard axis < inputShape.count else {
+                    throw KernelError("Reshape shape \(requested) copies dim \(axis) with 0, but the input \(inputShape) has rank \(inputShape.count)")
                 }
-                shape[axis] = input.shape[axis]
+                shape[axis] = inputShape[axis]
             case let d where d < -1:
                 throw KernelError("Reshape shape \(requested) has an invalid dimension \(d)")
             default:
@@ -172,16 +178,16 @@ enum ShapeKernels {
         if let inferred {
             shape[inferred] = 1
             let known = try ShapeSupport.checkedCount(shape, what: "Reshape shape")
-            guard known != 0, input.count % known == 0 else {
-                throw KernelError("Reshape cannot infer -1 in \(requested) for input \(input.shape) (\(input.count) elements)")
+            guard known != 0, inputCount % known == 0 else {
+                throw KernelError("Reshape cannot infer -1 in \(requested) for input \(inputShape) (\(inputCount) elements)")
             }
-            shape[inferred] = input.count / known
+            shape[inferred] = inputCount / known
         }
         let count = try ShapeSupport.checkedCount(shape, what: "Reshape shape")
-        guard count == input.count else {
-            throw KernelError("Reshape of \(input.shape) (\(input.count) elements) to \(requested) → \(shape) (\(count) elements)")
+        guard count == inputCount else {
+            throw KernelError("Reshape of \(inputShape) (\(inputCount) elements) to \(requested) → \(shape) (\(count) elements)")
         }
-        return [input.reshaped(shape)]
+        return shape
     }
 
     /// Output: [prod(shape[..<axis]), prod(shape[axis...])]; axis in [-rank, rank].

@@ -30,7 +30,7 @@ public enum GraphOptimizer {
     /// Version of the pass pipeline and of the fused ops' meaning. `lpc optimize` records it in
     /// the model's metadata (`optimizedKey`); a graph carrying this version skips the passes at
     /// load. Bump it whenever a pass or an `lpc` op changes what it produces.
-    public static let passVersion = "1"
+    public static let passVersion = "2"
     public static let optimizedKey = "lpc.optimized"
 
     /// True when `graph` was written by `lpc optimize` with the current pass version.
@@ -40,8 +40,8 @@ public enum GraphOptimizer {
 
     public static func defaultPasses() -> [GraphPass] {
         [ConstantFolding(), DeadCodeElimination(), NoOpElimination(),
-         RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), ShapePlumbingElimination(), RotaryFusion(), CommonSubexpressionElimination(),
-         MatMulWeightFusion()]
+         RMSNormFusion(), SiLUFusion(), MatMulTransposedWeightFusion(), AttentionFusion(), ShapePlumbingElimination(), RotaryFusion(), HeadLayoutAbsorption(), CommonSubexpressionElimination(),
+         MatMulWeightFusion(), AddRMSNormFusion()]
     }
 
     /// Runs `passes` to a fixed point (at most 8 rounds). Returns the graph and a line per change.
@@ -77,6 +77,11 @@ public enum GraphOptimizer {
         // passes do not know its op): the in-place KV append.
         if passes == nil, try KVAppendRewrite().apply(to: &graph, context: context) {
             report.append("in-place KV append")
+            // The V head split feeds the new KVAppend now: absorb it too.
+            let before = graph.nodes.count
+            if try HeadLayoutAbsorption().apply(to: &graph, context: context) {
+                report.append("head layout absorption into KV appends: \(before) → \(graph.nodes.count) nodes")
+            }
         }
         if weights != .f32 {
             if try WeightConversion(storage: weights).apply(to: &graph, context: context) {

@@ -227,8 +227,29 @@ public struct ShapePlumbingElimination: GraphPass {
                 shape = inShapes[0]
             case "lpc:SwiGLU":
                 shape = broadcast(inShapes)
+            case "lpc:AddRMSNorm":
+                // Both outputs (the sum and its norm) have the broadcast shape of a and b.
+                shape = broadcast(Array(inShapes.prefix(2)))
+                if let shape, node.outputs.count > 1 { shapes[node.outputs[1]] = shape }
             case "lpc:GQAttention":
-                if let q = inShapes[0], let v = inShapes[2], q.count == 4, v.count == 4 { shape = [q[0], q[1], q[2], v[3]] }
+                // Absorbed head split of Q / merge of the output (HeadLayoutAbsorption): their Reshapes.
+                var q = inShapes[0]
+                if (node.int("q_split_heads") ?? 0) != 0 {
+                    q = nil
+                    if let x = inShapes[0], inValues.count > 8, let target = inValues[8], target.count == 4 {
+                        let split = reshape(x, target, allowzero: (node.int("q_split_allowzero") ?? 0) != 0)
+                        q = [split[0], split[2], split[1], split[3]]
+                    }
+                }
+                if let q, let v = inShapes[2], q.count == 4, v.count == 4 {
+                    shape = [q[0], q[1], q[2], v[3]]
+                    if (node.int("merge_heads") ?? 0) != 0 {
+                        shape = nil
+                        if inValues.count > 9, let target = inValues[9] {
+                            shape = reshape([q[0], q[2], q[1], v[3]], target, allowzero: (node.int("merge_allowzero") ?? 0) != 0)
+                        }
+                    }
+                }
             case "Slice":
                 shape = slice(inShapes[0], inValues)
             case "lpc:RepeatKVShape":
