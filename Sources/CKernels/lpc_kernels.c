@@ -33,7 +33,12 @@ static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static _Atomic int64_t pool_generation = 0;
 static _Atomic int pool_sleepers = 0;
-static _Atomic int pool_pending = 0;
+// The current job: JOB_OPEN while the caller may still have tasks, plus the number of workers
+// that joined it and have not finished. A worker joins only an open job; the caller closes the
+// job when it runs out of tasks and then waits only for workers that joined. A worker the OS did
+// not schedule in time never delays the caller (it finds the job closed and skips it).
+#define JOB_OPEN 0x40000000
+static _Atomic int pool_state = 0;
 // The current job's unclaimed tasks [front, back): low 32 bits front, high 32 bits back. The
 // caller and most workers claim from the front; worker 0 claims from the back, so it starts on
 // the last task, whose weights it read ahead while idle (lpc_prefetch_weights).
@@ -125,10 +130,12 @@ static void *worker_main(void *arg) {
             break;
         }
         seen = gen;
-        if (index < pool_active) {
-            run_tasks(index == 0);
-            atomic_fetch_sub(&pool_pending, 1);
-        }
+        if (index >= pool_active) continue;
+        int state = atomic_load(&pool_state);
+        while ((state & JOB_OPEN) && !atomic_compare_exchange_weak(&pool_state, &state, state + 1)) {}
+        if (!(state & JOB_OPEN)) continue; // closed: the caller did every task
+        run_tasks(index == 0);
+        atomic_fetch_sub(&pool_state, 1);
     }
     return 0;
 }
@@ -148,16 +155,6 @@ void lpc_set_threads(int n) {
 int lpc_get_threads(void) { return pool_threads; }
 
 static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER;
-// On an oversubscribed machine a worker may not get a core for milliseconds, and every job
-// would wait for it. When the caller has waited long for its workers, the next jobs run on the
-// caller alone for a while (a quiet machine never waits more than a few microseconds).
-static int64_t pool_serial_jobs = 0;
-
-static inline int64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
     int workers_wanted = pool_threads - 1;
@@ -167,17 +164,11 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
         for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
         return;
     }
-    if (pool_serial_jobs > 0) {
-        pool_serial_jobs--;
-        pthread_mutex_unlock(&job_mutex);
-        for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
-        return;
-    }
     pool_fn = fn;
     pool_ctx = ctx;
     pool_active = workers_wanted;
     atomic_store(&pool_range, (uint64_t)tasks << 32);
-    atomic_store(&pool_pending, workers_wanted);
+    atomic_store(&pool_state, JOB_OPEN);
     atomic_fetch_add(&pool_generation, 1);
     if (atomic_load(&pool_sleepers) > 0) {
         pthread_mutex_lock(&pool_mutex);
@@ -185,17 +176,14 @@ void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool_mutex);
     }
     run_tasks(0);
-    // Wait for the workers; yield when they are slow to come (a busy machine preempts them).
+    // No task left to claim: close the job and wait for the workers that joined it to finish
+    // theirs (yielding when that takes long: a busy machine preempts them).
+    atomic_fetch_and(&pool_state, ~JOB_OPEN);
     int spins = 0;
-    int64_t waited_from = 0;
-    while (atomic_load(&pool_pending) > 0) {
+    while (atomic_load(&pool_state) != 0) {
         if (++spins < 4000) _mm_pause();
-        else {
-            if (!waited_from) waited_from = now_ns();
-            sched_yield();
-        }
+        else sched_yield();
     }
-    if (waited_from && now_ns() - waited_from > 200000) pool_serial_jobs = 256;
     pthread_mutex_unlock(&job_mutex);
 }
 
