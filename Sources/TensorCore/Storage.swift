@@ -91,6 +91,9 @@ public final class TensorStorage: @unchecked Sendable {
 
     public var isView: Bool { !owned }
 
+    /// A view of a memory-mapped file: its pages can be dropped (they are re-read from the file).
+    public var isFileMapped: Bool { owner is MappedFile }
+
     deinit {
         guard owned else { return }
         #if os(Linux)

@@ -77,4 +77,39 @@ struct GemvMultiTests {
             }
         }
     }
+    /// `lpc:MatMulKNGroup(x, W, splits)` with the parts side by side in one [K, ΣN] float32 weight
+    /// (MatMulGrouping's form for groups with a narrow part) equals one `lpc:MatMulKN` per part,
+    /// for decode rows (one gemv, columns copied out) and prefill rows (strided sgemm panels);
+    /// splits that do not add up to the weight's width are an error.
+    @Test func sideBySideGroupEqualsSeparateProducts() throws {
+        let k = 40, splits = [7, 64, 0, 19]
+        let parts = splits.enumerated().map { Tensor(FusedKernelTests.random(k * $0.element, seed: UInt64(70 + $0.offset)), shape: [k, $0.element]) }
+        let width = splits.reduce(0, +)
+        var joined = [Float](repeating: 0, count: k * width)
+        var column = 0
+        for part in parts {
+            let n = part.shape[1], values = part.array(Float.self)
+            for row in 0..<k { for c in 0..<n { joined[row * width + column + c] = values[row * n + c] } }
+            column += n
+        }
+        let w = Tensor(joined, shape: [k, width])
+        let node = Node(name: "g", opType: "MatMulKNGroup", domain: "lpc", inputs: ["x", "w"], outputs: ["a", "b", "c", "d"],
+                        attributes: ["splits": .ints(splits)])
+        for rows in [1, 3, 8, 9, 12] {
+            let x = Tensor(FusedKernelTests.random(rows * k, seed: UInt64(rows)), shape: [1, rows, k])
+            let grouped = try FusedKernels.matMulKNGroup(KernelContext(node: node, inputs: [x, w], opset: 1))
+            #expect(grouped.count == parts.count)
+            for (part, y) in zip(parts, grouped) {
+                let expected = try FusedKernels.matMulKN(x, part)
+                #expect(y.shape == expected.shape)
+                let report = closeness(y, expected, atol: 1e-4, rtol: 1e-4)
+                #expect(report.isClose, "rows \(rows) part \(part.shape): \(report)")
+            }
+        }
+        let bad = Node(name: "g", opType: "MatMulKNGroup", domain: "lpc", inputs: ["x", "w"], outputs: ["a", "b"],
+                       attributes: ["splits": .ints([7, 64])])
+        #expect(throws: KernelError.self) {
+            try FusedKernels.matMulKNGroup(KernelContext(node: bad, inputs: [Tensor(FusedKernelTests.random(k, seed: 1), shape: [1, k]), w], opset: 1))
+        }
+    }
 }

@@ -242,8 +242,10 @@ enum FusedKernels {
     // MARK: MatMulKNGroup
 
     /// (y1, …, yp) = (x · W1, …, x · Wp): x [..., K], Wi [K, Ni] of one dtype. Decode rows run as
-    /// one grouped gemv; more rows run each product as `matMulKN` does.
+    /// one grouped gemv; more rows run each product as `matMulKN` does. With `splits` = [N1, …, Np]
+    /// the weights are one float32 W [K, ΣNi] holding the parts side by side (MatMulGrouping).
     static func matMulKNGroup(_ ctx: KernelContext) throws(KernelError) -> [Tensor] {
+        if let splits = ctx.node.ints("splits") { return try matMulKNSideBySide(ctx.input(0), ctx.input(1), splits: splits) }
         let x = try ctx.input(0)
         let weights = try (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) }
         guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
@@ -287,6 +289,44 @@ enum FusedKernels {
                 lpc_gemv_kn_multi_bf16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
             }
         }
+        return results
+    }
+
+    /// x [..., K] · W [K, ΣNi] cut into the column blocks `splits`: decode rows run one gemv over
+    /// the whole of W (one matrix streamed in equal K-row blocks) and copy each part's columns
+    /// out; prefill rows run each part's panels in one pool run, reading W with its full row stride.
+    static func matMulKNSideBySide(_ x: Tensor, _ w: Tensor, splits: [Int]) throws(KernelError) -> [Tensor] {
+        guard x.dtype == .float32, w.dtype == .float32, x.rank >= 1, w.rank == 2, let k = x.shape.last, w.shape[0] == k,
+              splits.allSatisfy({ $0 >= 0 }), splits.reduce(0, +) == w.shape[1] else {
+            throw KernelError("MatMulKNGroup with splits \(splits) needs float32 x[..., K] and one float32 weight [K, sum of splits]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
+        }
+        let width = w.shape[1]
+        let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
+        let results = splits.map { n -> Tensor in
+            var shape = x.shape
+            shape[shape.count - 1] = n
+            return Tensor(uninitialized: .float32, shape: shape)
+        }
+        for n in splits { try MatMulBLAS.checkDimensions(rows, n, k) }
+        var offsets: [Int] = [], column = 0
+        for n in splits { offsets.append(column); column += n }
+        if rows <= Gemv.maxRows {
+            let joined = try matMulKN(x, w) // [..., width]
+            let source = joined.pointer(Float.self)
+            for (p, y) in results.enumerated() where splits[p] > 0 {
+                let destination = y.pointer(Float.self)
+                for row in 0..<rows {
+                    (destination + row * splits[p]).update(from: source + row * width + offsets[p], count: splits[p])
+                }
+            }
+            return results
+        }
+        let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
+            guard splits[p] > 0 else { return nil }
+            return MatMulBLAS.PooledProduct(b: UnsafePointer(w.pointer(Float.self) + pair.1), ldb: width, n: splits[p],
+                                            c: pair.0.pointer(Float.self), ldc: splits[p])
+        }
+        MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
         return results
     }
 

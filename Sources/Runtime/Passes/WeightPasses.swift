@@ -73,7 +73,7 @@ public struct WeightConversion: GraphPass {
             let newName = name + "." + storage.rawValue
             graph.initializers[newName] = half
             converted[name] = newName
-            if w.storage.isView { Self.release(w) } // keeps the peak near f16 + what is left of f32
+            if w.storage.isFileMapped { Self.release(w) } // keeps the peak near f16 + what is left of f32
         }
         for i in graph.nodes.indices where Self.converts(graph.nodes[i]) {
             if let newName = converted[graph.nodes[i].inputs[1]] { graph.nodes[i].inputs[1] = newName }
