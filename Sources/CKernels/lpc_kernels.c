@@ -67,8 +67,9 @@ static void run_tasks(int from_back) {
 // the end of the next product's weights (its first task: it claims from the back) into its
 // caches, and stops as soon as a job arrives or the request is cancelled (the weights' owner is
 // going away).
-static const char *_Atomic prefetch_base = 0;
-static _Atomic int64_t prefetch_bytes = 0;
+// A request is one word, so the worker never pairs one request's address with another's length:
+// the address in the low 48 bits (user space), the length in cache lines in the high 16 (≤ 4 MiB).
+static _Atomic uint64_t prefetch_request = 0;
 static _Atomic int64_t prefetch_cancels = 0;
 static _Atomic int prefetch_busy = 0;
 static _Atomic int64_t prefetched_total = 0; // bytes read ahead so far (for tests)
@@ -77,13 +78,14 @@ int64_t lpc_prefetched_bytes(void) { return atomic_load(&prefetched_total); }
 int lpc_prefetch_in_progress(void) { return atomic_load(&prefetch_busy); }
 
 void lpc_prefetch_weights(const void *p, int64_t bytes) {
-    if (pool_threads < 2 || !p || bytes <= 0) return;
-    atomic_store(&prefetch_bytes, bytes);
-    atomic_store(&prefetch_base, (const char *)p);
+    uint64_t address = (uint64_t)(uintptr_t)p, lines = bytes > 0 ? (uint64_t)bytes / 64 : 0;
+    if (pool_threads < 2 || !p || address >> 48 || lines == 0) return;
+    if (lines > 0xffff) lines = 0xffff;
+    atomic_store(&prefetch_request, address | lines << 48);
 }
 
 void lpc_prefetch_cancel(void) {
-    atomic_store(&prefetch_base, (const char *)0);
+    atomic_store(&prefetch_request, 0);
     atomic_fetch_add(&prefetch_cancels, 1);
     while (atomic_load(&prefetch_busy)) _mm_pause(); // the worker checks every 4 KiB
 }
@@ -93,8 +95,9 @@ void lpc_prefetch_cancel(void) {
 static void prefetch_until_job(int64_t seen) {
     atomic_store(&prefetch_busy, 1);
     int64_t cancels = atomic_load(&prefetch_cancels);
-    const char *p = atomic_exchange(&prefetch_base, (const char *)0);
-    int64_t n = atomic_load(&prefetch_bytes);
+    uint64_t request = atomic_exchange(&prefetch_request, 0);
+    const char *p = (const char *)(uintptr_t)(request & (((uint64_t)1 << 48) - 1));
+    int64_t n = (int64_t)(request >> 48) * 64;
     char acc = 0;
     int64_t off = 0;
     while (p && off < n) {
@@ -116,7 +119,7 @@ static void *worker_main(void *arg) {
         int spins = 0;
         int64_t gen;
         while ((gen = atomic_load(&pool_generation)) == seen) {
-            if (index == 0 && atomic_load_explicit(&prefetch_base, memory_order_relaxed)) {
+            if (index == 0 && atomic_load_explicit(&prefetch_request, memory_order_relaxed)) {
                 prefetch_until_job(seen);
                 spins = 0;
                 continue;
@@ -159,8 +162,9 @@ static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER;
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx) {
     int workers_wanted = pool_threads - 1;
     if (tasks < (int64_t)workers_wanted + 1) workers_wanted = (int)(tasks - 1);
-    // One job at a time: a concurrent or nested caller runs its tasks itself.
-    if (workers_wanted <= 0 || pthread_mutex_trylock(&job_mutex) != 0) {
+    // One job at a time: a concurrent or nested caller runs its tasks itself (as does a job too
+    // large for the 32-bit task range).
+    if (workers_wanted <= 0 || tasks > 0x7fffffff || pthread_mutex_trylock(&job_mutex) != 0) {
         for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
         return;
     }

@@ -44,7 +44,8 @@ typedef void (*lpc_task_fn)(void *ctx, int64_t task);
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx);
 
 /// Asks an idle worker to read [p, p + bytes) into the caches until the next job starts (the
-/// next matrix product's weights, read while the caller runs small serial ops). No-op with one thread.
+/// next matrix product's weights, read while the caller runs small serial ops). Lengths are cut to
+/// whole cache lines and at most 4 MiB. No-op with one thread.
 void lpc_prefetch_weights(const void *p, int64_t bytes);
 /// Drops a pending prefetch and waits until no worker reads ahead (before freeing the weights).
 void lpc_prefetch_cancel(void);
