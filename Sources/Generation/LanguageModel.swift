@@ -92,6 +92,17 @@ public final class LanguageModel {
     /// Runs `tokens` after what `cache` holds, appends them to the cache, and returns the logits
     /// for every new position: [1, tokens.count, vocab].
     public func forward(_ tokens: [Int], cache: inout KVCache) throws -> Tensor {
+        try run(tokens, cache: &cache, logits: true)!
+    }
+
+    /// As `forward`, for a caller that only needs `lastHiddenState` (a logits head computes its
+    /// own logits): the graph's LM head is not run.
+    public func advance(_ tokens: [Int], cache: inout KVCache) throws {
+        guard hiddenStateValue != nil else { throw LanguageModelError("advance needs the model's hidden state: create the LanguageModel with hiddenStateValue") }
+        _ = try run(tokens, cache: &cache, logits: false)
+    }
+
+    private func run(_ tokens: [Int], cache: inout KVCache, logits wantLogits: Bool) throws -> Tensor? {
         precondition(!tokens.isEmpty, "forward needs at least one token")
         let total = cache.length + tokens.count
         var feeds: [String: Tensor] = [:]
@@ -102,7 +113,7 @@ public final class LanguageModel {
         if hasPositionIDs {
             feeds["position_ids"] = Tensor((cache.length..<total).map(Int64.init), shape: [1, tokens.count])
         }
-        var wanted = ["logits"]
+        var wanted = wantLogits ? ["logits"] : []
         if let hiddenStateValue { wanted.append(hiddenStateValue) }
         let outputs: [String: Tensor]
         if inPlaceCache {
@@ -126,7 +137,7 @@ public final class LanguageModel {
             lastHiddenState = Array(UnsafeBufferPointer(start: hidden.pointer(Float.self) + hidden.count - size, count: size))
         }
         cache.length = total
-        return outputs["logits"]!
+        return outputs["logits"]
     }
 }
 

@@ -80,7 +80,7 @@ public final class TokenGenerator {
         } else {
             // Prefill: everything in history the cache has not seen yet.
             let start = Date()
-            let logits = try model.forward(Array(history[cache.length...]), cache: &cache)
+            let logits = try step(Array(history[cache.length...]))
             if let head { headChoice = try head.begin(promptHidden: model.lastHiddenState) }
             prefillSeconds += Date().timeIntervalSince(start)
             rawLogits = nextLogits(logits)
@@ -99,7 +99,7 @@ public final class TokenGenerator {
             stopReason = .stopString
         } else if generatedCount < maxNewTokens {
             let start = Date()
-            let logits = try model.forward([id], cache: &cache)
+            let logits = try step([id])
             pendingLogits = nextLogits(logits)
             decodeSeconds += Date().timeIntervalSince(start)
         } else {
@@ -113,9 +113,19 @@ public final class TokenGenerator {
         if stopReason == nil { stopReason = .cancelled }
     }
 
+    /// Runs tokens through the model: with a head, only up to the hidden state the head reads.
+    private func step(_ tokens: [Int]) throws -> Tensor? {
+        if head != nil {
+            try model.advance(tokens, cache: &cache)
+            return nil
+        }
+        return try model.forward(tokens, cache: &cache)
+    }
+
     /// The next token's logits: the head's from the last hidden state, or the model's own.
-    private func nextLogits(_ logits: Tensor) -> [Float] {
-        head.map { $0.logits(hidden: model.lastHiddenState) } ?? Self.lastRow(logits)
+    private func nextLogits(_ logits: Tensor?) -> [Float] {
+        if let head { return head.logits(hidden: model.lastHiddenState) }
+        return logits.map(Self.lastRow) ?? []
     }
 
     /// The last position's logits of [1, seq, vocab] as Floats.

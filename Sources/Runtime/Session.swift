@@ -60,6 +60,10 @@ public final class Session {
     }
 
     private let steps: [Step]
+    /// The step that produces each slot (-1 for inputs and initializers).
+    private let producer: [Int]
+    /// Steps a request for some of the graph outputs needs, by the requested names (sorted).
+    private var stepsNeeded: [[String]: [Bool]] = [:]
     private let slotOf: [String: Int]
     private let initialValues: [Tensor?]
     /// Slots that must survive to the end (graph outputs, initializers).
@@ -126,6 +130,9 @@ public final class Session {
                               inputs: stepInputs[index], outputs: stepOutputs[index], release: release[index]))
         }
         Session.planWeightPrefetch(&steps, initializers: executed.initializers)
+        var producer = [Int](repeating: -1, count: slots.count)
+        for (index, outputs) in stepOutputs.enumerated() { for s in outputs where s >= 0 { producer[s] = index } }
+        self.producer = producer
         var initial = [Tensor?](repeating: nil, count: slots.count)
         for (name, tensor) in executed.initializers { initial[slots[name]!] = tensor }
         self.steps = steps
@@ -299,14 +306,35 @@ public final class Session {
         return try execute(feeds, wanted: wanted)
     }
 
+    /// Which steps compute `wanted`: those it depends on, and every `lpc:KVAppend` (it writes the
+    /// KV store, a side effect later runs read). Cached per request.
+    private func needed(for wanted: [String]) -> [Bool] {
+        let key = wanted.sorted()
+        if let known = stepsNeeded[key] { return known }
+        var needed = [Bool](repeating: false, count: steps.count)
+        var pending = wanted.map { producer[slotOf[$0]!] }.filter { $0 >= 0 }
+        pending += steps.indices.filter { steps[$0].node.qualifiedOpType == "lpc:KVAppend" }
+        while let index = pending.popLast() {
+            guard !needed[index] else { continue }
+            needed[index] = true
+            for s in steps[index].inputs where s >= 0 && producer[s] >= 0 && !needed[producer[s]] { pending.append(producer[s]) }
+        }
+        stepsNeeded[key] = needed
+        return needed
+    }
+
     private func execute(_ feeds: [String: Tensor], wanted: [String]) throws -> [String: Tensor] {
         var values = initialValues
         for (name, tensor) in feeds { values[slotOf[name]!] = tensor }
         var keep = pinned
         for name in wanted { keep[slotOf[name]!] = true }
+        // A request for only some outputs skips the steps none of them needs (e.g. the LM head when
+        // only a hidden state is wanted).
+        let mask = Set(wanted).isSuperset(of: graph.outputs.map(\.name)) ? nil : needed(for: wanted)
 
         let tracer = trace
-        for step in steps {
+        for (index, step) in steps.enumerated() {
+            if let mask, !mask[index] { continue }
             var inputs: [Tensor?] = []
             inputs.reserveCapacity(step.inputs.count)
             for s in step.inputs { inputs.append(s >= 0 ? values[s] : nil) }
