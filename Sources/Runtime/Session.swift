@@ -62,8 +62,8 @@ public final class Session {
     private let steps: [Step]
     /// The step that produces each slot (-1 for inputs and initializers).
     private let producer: [Int]
-    /// Steps a request for some of the graph outputs needs, by the requested names (sorted).
-    private var stepsNeeded: [[String]: [Bool]] = [:]
+    /// Steps a request needs, by the requested names (sorted); nil when it asks for every output.
+    private var stepsNeeded: [[String]: [Bool]?] = [:]
     private let slotOf: [String: Int]
     private let initialValues: [Tensor?]
     /// Slots that must survive to the end (graph outputs, initializers).
@@ -307,10 +307,15 @@ public final class Session {
     }
 
     /// Which steps compute `wanted`: those it depends on, and every `lpc:KVAppend` (it writes the
-    /// KV store, a side effect later runs read). Cached per request.
-    private func needed(for wanted: [String]) -> [Bool] {
+    /// KV store, a side effect later runs read); nil (all of them) for a request of every output.
+    /// Cached per request, so a decode step pays one lookup.
+    private func needed(for wanted: [String]) -> [Bool]? {
         let key = wanted.sorted()
         if let known = stepsNeeded[key] { return known }
+        if Set(key).isSuperset(of: graph.outputs.map(\.name)) {
+            stepsNeeded[key] = .some(nil)
+            return nil
+        }
         var needed = [Bool](repeating: false, count: steps.count)
         var pending = wanted.map { producer[slotOf[$0]!] }.filter { $0 >= 0 }
         pending += steps.indices.filter { steps[$0].node.qualifiedOpType == "lpc:KVAppend" }
@@ -330,7 +335,7 @@ public final class Session {
         for name in wanted { keep[slotOf[name]!] = true }
         // A request for only some outputs skips the steps none of them needs (e.g. the LM head when
         // only a hidden state is wanted).
-        let mask = Set(wanted).isSuperset(of: graph.outputs.map(\.name)) ? nil : needed(for: wanted)
+        let mask = needed(for: wanted)
 
         let tracer = trace
         for (index, step) in steps.enumerated() {

@@ -257,11 +257,7 @@ enum FusedKernels {
         guard rows <= Gemv.maxRows else {
             guard first.dtype == .float32 else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
             // Prefill: all products' panels in one pool run (MatMulBLAS.sgemmPooledGroup).
-            let results = weights.map { w -> Tensor in
-                var shape = x.shape
-                shape[shape.count - 1] = w.shape[1]
-                return Tensor(uninitialized: .float32, shape: shape)
-            }
+            let results = productOutputs(x, widths: weights.map { $0.shape[1] })
             for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
             let products = zip(weights, results).map { w, y in
                 MatMulBLAS.PooledProduct(b: w.pointer(Float.self), ldb: max(w.shape[1], 1), n: w.shape[1],
@@ -270,12 +266,8 @@ enum FusedKernels {
             MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
             return results
         }
-        let results = weights.map { w -> Tensor in
-            var shape = x.shape
-            if x.rank == 1 { shape = [w.shape[1]] } else { shape[shape.count - 1] = w.shape[1] }
-            return Tensor(uninitialized: .float32, shape: shape)
-        }
-        for (w, y) in zip(weights, results) { try MatMulBLAS.checkDimensions(rows, w.shape[1], k); _ = y }
+        let results = productOutputs(x, widths: weights.map { $0.shape[1] })
+        for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
         let sizes = weights.map { Int64($0.shape[1]) }
         let outputs: [UnsafeMutablePointer<Float>?] = results.map { $0.pointer(Float.self) }
         if first.dtype == .float32 {
@@ -292,6 +284,15 @@ enum FusedKernels {
         return results
     }
 
+    /// One float32 output [..., N] per width N for products of x [..., K] (x's last axis replaced).
+    static func productOutputs(_ x: Tensor, widths: [Int]) -> [Tensor] {
+        widths.map { n in
+            var shape = x.shape
+            shape[shape.count - 1] = n
+            return Tensor(uninitialized: .float32, shape: shape)
+        }
+    }
+
     /// x [..., K] · W [K, ΣNi] cut into the column blocks `splits`: decode rows run one gemv over
     /// the whole of W (one matrix streamed in equal K-row blocks) and copy each part's columns
     /// out; prefill rows run each part's panels in one pool run, reading W with its full row stride.
@@ -302,11 +303,7 @@ enum FusedKernels {
         }
         let width = w.shape[1]
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
-        let results = splits.map { n -> Tensor in
-            var shape = x.shape
-            shape[shape.count - 1] = n
-            return Tensor(uninitialized: .float32, shape: shape)
-        }
+        let results = productOutputs(x, widths: splits)
         for n in splits { try MatMulBLAS.checkDimensions(rows, n, k) }
         var offsets: [Int] = [], column = 0
         for n in splits { offsets.append(column); column += n }
