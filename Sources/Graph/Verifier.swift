@@ -28,7 +28,8 @@ extension Graph {
         var pending = [Int](repeating: 0, count: nodes.count)
         var consumers = [[Int]](repeating: [], count: nodes.count)
         for (index, node) in nodes.enumerated() {
-            for input in Set(node.inputs) where !input.isEmpty {
+            // Each distinct input once (a node has a few: a scan is cheaper than a Set per node).
+            for (j, input) in node.inputs.enumerated() where !input.isEmpty && !node.inputs[..<j].contains(input) {
                 if let source = producer[input] {
                     pending[index] += 1
                     consumers[source].append(index)

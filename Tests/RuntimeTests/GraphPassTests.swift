@@ -26,6 +26,7 @@ struct GraphPassTests {
         [
             "constant folding": [ConstantFolding()],
             "dead-code elimination": [DeadCodeElimination()],
+            "common subexpressions": [ConstantFolding(), CommonSubexpressionElimination()],
             "no-op elimination": [ConstantFolding(), NoOpElimination()],
             "RMSNorm fusion": [ConstantFolding(), RMSNormFusion()],
             "SiLU/SwiGLU fusion": [ConstantFolding(), SiLUFusion()],
@@ -117,6 +118,41 @@ struct GraphPassTests {
             let after = try Session(graph: folded, options: SessionOptions(optimize: false)).run(["x": x])["y"]!
             #expect(closeness(after, before, atol: 0, rtol: 0).isClose)
         }
+    }
+
+    /// Nodes merge only when op, inputs and every attribute are equal (floats by bit pattern);
+    /// small constants merge only when dtype, shape and bytes are equal.
+    @Test func commonSubexpressionsMergeOnlyEqualNodes() throws {
+        let x = ValueInfo(name: "x", dtype: .float32, shape: [.fixed(2), .fixed(3)])
+        func transpose(_ name: String, _ perm: [Int]) -> Node {
+            Node(name: name, opType: "Transpose", inputs: ["x"], outputs: [name], attributes: ["perm": .ints(perm)])
+        }
+        func norm(_ name: String, _ epsilon: Float) -> Node {
+            Node(name: name, opType: "RMSNormalization", inputs: ["x", "scale"], outputs: [name], attributes: ["epsilon": .float(epsilon)])
+        }
+        func add(_ name: String, _ a: String, _ b: String) -> Node { Node(name: name, opType: "Add", inputs: [a, b], outputs: [name]) }
+        let outputs = ["a", "b", "c", "d", "e", "f"]
+        let graph = Graph(inputs: [x], outputs: outputs.map { ValueInfo(name: $0, dtype: .float32, shape: nil) },
+                          initializers: ["one": Tensor([Float(1)], shape: [1]), "one'": Tensor([Float(1)], shape: [1]),
+                                         "oneBits": Tensor([Int32(1_065_353_216)], shape: [1]), // Float(1)'s bytes as int32
+                                         "scale": Tensor([Float(1), 2, 3], shape: [3])],
+                          nodes: [transpose("t1", [1, 0]), transpose("t2", [1, 0]), transpose("t3", [0, 1]),
+                                  norm("l1", 0.5), norm("l2", 2), norm("l3", 0.5),
+                                  add("a", "t1", "one"), add("b", "t2", "one'"), add("c", "t3", "one"),
+                                  add("d", "l1", "l2"), add("e", "l3", "l3"),
+                                  Node(name: "f", opType: "Cast", inputs: ["oneBits"], outputs: ["f"], attributes: ["to": .int(1)])],
+                          opsets: ["": 23])
+        var merged = graph
+        #expect(try CommonSubexpressionElimination().apply(to: &merged, context: PassContext(graph: graph)))
+        // t2 and l3 repeat t1 and l1; the outputs are protected, so their Adds stay (reading the survivors).
+        #expect(merged.nodes.map(\.name).sorted() == ["a", "b", "c", "d", "e", "f", "l1", "l2", "t1", "t3"])
+        #expect(merged.nodes.first { $0.name == "b" }?.inputs == ["t1", "one"])
+        #expect(merged.nodes.first { $0.name == "e" }?.inputs == ["l1", "l1"])
+        #expect(merged.initializers["one'"] == nil && merged.initializers["oneBits"] != nil)
+        let feeds = ["x": Tensor((0..<6).map { Float($0) - 2.5 }, shape: [2, 3])]
+        let before = try Session(graph: graph, options: SessionOptions(optimize: false)).run(feeds)
+        let after = try Session(graph: merged, options: SessionOptions(optimize: false)).run(feeds)
+        for name in outputs { #expect(closeness(after[name]!, before[name]!, atol: 0, rtol: 0).isClose, "\(name)") }
     }
 
     @Test func optimumExportsAreFused() throws {

@@ -116,32 +116,44 @@ public struct CommonSubexpressionElimination: GraphPass {
     public var name: String { "common subexpressions" }
     public init() {}
 
-    static func describe(_ value: AttributeValue) -> String? {
+    /// An attribute (or small constant) as a hashable value: equal keys mean equal values (floats
+    /// by bit pattern). nil for what cannot be compared (large tensors, unsupported kinds).
+    enum ValueKey: Hashable {
+        case float(UInt32), int(Int), string(String), floats([UInt32]), ints([Int]), strings([String])
+        case tensor(DType, [Int], [UInt8])
+    }
+
+    static func key(_ value: AttributeValue) -> ValueKey? {
         switch value {
-        case let .float(v): return "f\(v.bitPattern)"
-        case let .int(v): return "i\(v)"
-        case let .string(v): return "s\(v)"
-        case let .floats(v): return "F\(v.map(\.bitPattern))"
-        case let .ints(v): return "I\(v)"
-        case let .strings(v): return "S\(v)"
+        case let .float(v): return .float(v.bitPattern)
+        case let .int(v): return .int(v)
+        case let .string(v): return .string(v)
+        case let .floats(v): return .floats(v.map(\.bitPattern))
+        case let .ints(v): return .ints(v)
+        case let .strings(v): return .strings(v)
         case let .tensor(t):
             guard t.byteCount <= 256 else { return nil }
-            let bytes = UnsafeRawBufferPointer(start: t.raw, count: t.byteCount)
-            return "t\(t.dtype)\(t.shape)\(Array(bytes))"
+            return .tensor(t.dtype, t.shape, Array(UnsafeRawBufferPointer(start: t.raw, count: t.byteCount)))
         case .unsupported: return nil
         }
     }
 
+    /// What makes two nodes compute the same values.
+    struct NodeKey: Hashable {
+        var domain: String, opType: String, inputs: [String], outputCount: Int
+        var attributes: [String: ValueKey]
+    }
+
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
-        var seen: [String: Int] = [:]
+        var seen: [NodeKey: Int] = [:]
         var rename: [String: String] = [:]
         var removed = Set<Int>()
         // Identical small constants (each layer's own copy of [0], [3], …) become one.
-        var constants: [String: String] = [:]
+        var constants: [ValueKey: String] = [:]
         for name in graph.initializers.keys.sorted() where !context.inputs.contains(name) && !context.protected.contains(name) {
             let tensor = graph.initializers[name]!
-            guard tensor.byteCount <= 256, let text = Self.describe(.tensor(tensor)) else { continue }
-            if let first = constants[text] { rename[name] = first } else { constants[text] = name }
+            guard tensor.byteCount <= 256, let key = Self.key(.tensor(tensor)) else { continue }
+            if let first = constants[key] { rename[name] = first } else { constants[key] = name }
         }
         var inputsChanged = false
         for (i, node) in graph.nodes.enumerated() {
@@ -149,14 +161,15 @@ public struct CommonSubexpressionElimination: GraphPass {
             if inputs != node.inputs { inputsChanged = true; graph.nodes[i].inputs = inputs }
             guard !ConstantFolding.nondeterministic.contains(node.opType), !node.outputs.isEmpty,
                   !node.outputs.contains(where: { context.protected.contains($0) }) else { continue }
-            var parts = [node.domain, node.opType, inputs.joined(separator: "\u{1}"), String(node.outputs.count)]
-            var describable = true
-            for key in node.attributes.keys.sorted() {
-                guard let text = Self.describe(node.attributes[key]!) else { describable = false; break }
-                parts.append(key + "=" + text)
+            var attributes: [String: ValueKey] = [:]
+            var comparable = true
+            for (name, value) in node.attributes {
+                guard let key = Self.key(value) else { comparable = false; break }
+                attributes[name] = key
             }
-            guard describable else { continue }
-            let key = parts.joined(separator: "\u{2}")
+            guard comparable else { continue }
+            let key = NodeKey(domain: node.domain, opType: node.opType, inputs: inputs, outputCount: node.outputs.count,
+                              attributes: attributes)
             if let first = seen[key] {
                 for (mine, theirs) in zip(node.outputs, graph.nodes[first].outputs) where !mine.isEmpty { rename[mine] = theirs }
                 removed.insert(i)

@@ -103,7 +103,10 @@ struct GraphIndex {
     init(_ graph: Graph) {
         for (index, node) in graph.nodes.enumerated() {
             for output in node.outputs where !output.isEmpty { producer[output] = index }
-            for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(index) }
+            // Each distinct input once (a scan is cheaper than a Set per node: 7,426 nodes in SmolLM2's export).
+            for (j, input) in node.inputs.enumerated() where !input.isEmpty && !node.inputs[..<j].contains(input) {
+                consumers[input, default: []].append(index)
+            }
         }
     }
 
