@@ -56,13 +56,20 @@ public enum GraphOptimizer {
         // An `lpc optimize` output is at the passes' fixed point already: loading it costs no pass.
         let rounds = passes == nil && isOptimized(graph) ? 0 : 8
         if rounds == 0 { report.append("passes skipped: the graph was written by lpc optimize (pass version \(passVersion))") }
+        // A pass is a function of the graph: one that changed nothing need not run again until
+        // another pass changes the graph (the last round would otherwise rerun every pass).
+        var changes = 0
+        var idleAt = [Int?](repeating: nil, count: pipeline.count) // `changes` when the pass last found nothing
         for round in 0..<rounds {
             var changed = false
-            for pass in pipeline {
+            for (p, pass) in pipeline.enumerated() where idleAt[p] != changes {
                 let before = graph.nodes.count
                 if try pass.apply(to: &graph, context: context) {
                     changed = true
+                    changes += 1
                     report.append("round \(round): \(pass.name): \(before) → \(graph.nodes.count) nodes")
+                } else {
+                    idleAt[p] = changes
                 }
             }
             if !changed { break }
