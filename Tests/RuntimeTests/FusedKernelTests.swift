@@ -77,6 +77,24 @@ struct FusedKernelTests {
         #expect(Float16(bitPattern: nan[0]).isNaN)
     }
 
+    /// Every float16 bit pattern widens to Swift's Float(Float16) (NaNs to NaNs), at every tail length.
+    @Test func halfWideningIsExactForEveryValue() {
+        let all = (0...UInt16.max).map { $0 }
+        var wide = [Float](repeating: 0, count: all.count)
+        lpc_f16_to_f32(all, &wide, Int64(all.count))
+        let wrong = zip(all, wide).filter { bits, value in
+            let swift = Float(Float16(bitPattern: bits))
+            return !(value.bitPattern == swift.bitPattern || (value.isNaN && swift.isNaN))
+        }
+        #expect(wrong.isEmpty, "\(wrong.count) wrong, first: \(wrong.prefix(4).map { "\($0.0) → \($0.1)" })")
+        for count in 0...33 { // tails: nothing past `count` is written
+            var out = [Float](repeating: -7, count: 40)
+            lpc_f16_to_f32(Array(all[1000..<(1000 + count)]), &out, Int64(count))
+            #expect(out[..<count].elementsEqual(all[1000..<(1000 + count)].map { Float(Float16(bitPattern: $0)) }), "count \(count)")
+            #expect(out[count...].allSatisfy { $0 == -7 }, "count \(count)")
+        }
+    }
+
     @Test func matMulKernelsMatchMatMul() throws {
         // lpc:MatMulKN and lpc:MatMulNT against the MatMul kernel, for few rows (gemv) and many (sgemm), f32 and f16.
         for rows in [1, 3, 8, 9, 20] {
