@@ -233,8 +233,15 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_bf16_to_f32_n)
             }
+        case .int16: // `--weights i16`: unscaled integers; a Mul by the per-column scales follows
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_i16(px, pw, py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_i16_to_f32_n)
+            }
         default:
-            throw KernelError("MatMul weights must be float32, float16 or bfloat16, got \(w.dtype)")
+            throw KernelError("MatMul weights must be float32, float16, bfloat16 or int16, got \(w.dtype)")
         }
         return result
     }
@@ -250,7 +257,7 @@ enum FusedKernels {
         let weights = try (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) }
         guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
               weights.allSatisfy({ $0.rank == 2 && $0.shape[0] == k && $0.dtype == first.dtype }),
-              [.float32, .float16, .bfloat16].contains(first.dtype) else {
+              [.float32, .float16, .bfloat16, .int16].contains(first.dtype) else {
             throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16 or bfloat16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
@@ -277,6 +284,8 @@ enum FusedKernels {
             let pointers: [UnsafePointer<UInt16>?] = weights.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
             if first.dtype == .float16 {
                 lpc_gemv_kn_multi_f16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+            } else if first.dtype == .int16 {
+                lpc_gemv_kn_multi_i16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
             } else {
                 lpc_gemv_kn_multi_bf16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
             }
@@ -353,8 +362,15 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k, widen: lpc_bf16_to_f32_n)
             }
+        case .int16: // `--weights i16`: unscaled integers; a Mul by the per-row scales follows
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_i16(x.pointer(Float.self), pw, result.pointer(Float.self), Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemmHalfNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k, widen: lpc_i16_to_f32_n)
+            }
         default:
-            throw KernelError("MatMulNT weights must be float32, float16 or bfloat16, got \(w.dtype)")
+            throw KernelError("MatMulNT weights must be float32, float16, bfloat16 or int16, got \(w.dtype)")
         }
         return result
     }

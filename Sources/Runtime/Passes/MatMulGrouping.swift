@@ -5,7 +5,7 @@ import TensorCore
 /// K (a layer's Q/K/V projections, its gate/up pair) become one `lpc:MatMulKNGroup(x, W1, …, Wp)
 /// -> (y1, …, yp)`: in decode they run as one parallel region (one thread-pool wake-up instead of
 /// p), with the weights still read in place. Runs after weight conversion (any dtype the kernel
-/// takes: float32, float16, bfloat16).
+/// takes: float32, float16, bfloat16, int16).
 ///
 /// A float32 group with a narrow part (fewer than `narrowColumns` columns: the K/V projections of
 /// grouped-query attention) is stored once more as one [K, N1 + … + Np] matrix, each row the
@@ -24,7 +24,7 @@ public struct MatMulGrouping: GraphPass {
         var order: [String] = []
         for (i, node) in graph.nodes.enumerated() where node.qualifiedOpType == "lpc:MatMulKN" && node.inputs.count == 2 {
             guard let w = graph.initializers[node.inputs[1]], !context.inputs.contains(node.inputs[1]), w.rank == 2,
-                  [.float32, .float16, .bfloat16].contains(w.dtype) else { continue }
+                  [.float32, .float16, .bfloat16, .int16].contains(w.dtype) else { continue }
             let key = "\(node.inputs[0])|\(w.dtype)|\(w.shape[0])"
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(i)
