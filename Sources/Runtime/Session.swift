@@ -164,7 +164,9 @@ public final class Session {
         guard budget > 0 else { return }
         var streamed: [(step: Int, weight: Tensor)] = []
         for (index, step) in steps.enumerated() where streaming.contains(step.node.qualifiedOpType) {
-            guard step.node.inputs.count > 1, let weight = initializers[step.node.inputs[step.node.inputs.count - 1]],
+            // The last 2-D input: after it may come the per-output scales of int16 weights.
+            guard step.node.inputs.count > 1,
+                  let weight = step.node.inputs.dropFirst().reversed().lazy.compactMap({ initializers[$0] }).first(where: { $0.rank == 2 }),
                   weight.byteCount >= 1 << 18 else { continue }
             streamed.append((index, weight))
         }

@@ -19,8 +19,9 @@ import Glibc
 ///   the same arithmetic in Swift (exact), all-zero outputs (s = 1), non-finite weights refused;
 /// - `lpc:MatMulKN` / `lpc:MatMulNT` over int16 weights (gemv and sgemm rows) against float32 on the
 ///   widened integers (atol 1e-5 + rtol 1e-4 after the same division);
-/// - the pass on real graphs: what it converts, the Mul by the scales after each product, and the
-///   logits of the tiny fixture models against their float32 goldens.
+/// - products with their scales input (alone and grouped) against float32 on dequantized weights;
+/// - the pass on real graphs: what it converts, the scales each product carries, and the logits of
+///   the tiny fixture models against their float32 goldens.
 @Suite("Products with int16 weights")
 struct Int16WeightsTests {
     /// Values (standard normal) → int16 bits of round(clamp(v / 4, -1, 1) · 32767); the extremes
@@ -180,9 +181,10 @@ struct Int16WeightsTests {
     }
 
     /// The pass on the fixture decoders: every float32 product weight the f16 pass converts is
-    /// int16 here, with a float32 scale per output, and each product (alone or in a group) is
-    /// followed by a Mul of its unscaled result by those scales, writing the original output.
-    /// Logits stay within 1e-3 of the float32 goldens (measured max 2.4e-4; f16 weights measure ~3e-3).
+    /// int16 here, and every product over int16 weights carries a float32 scale per output as an
+    /// extra input (MatMulKN/NT: input 2; MatMulKNGroup: `scaled = 1`, x, W1…Wp, scales1…scalesp);
+    /// no node is added. Logits stay within 1e-3 of the float32 goldens (measured max 2.4e-4;
+    /// f16 weights measure ~3e-3).
     @Test func convertsEveryProductAndKeepsLogits() throws {
         for testCase in try ModelGoldenTests.cases() where testCase.model.hasSuffix("optimum") {
             let graph = try ONNXLoader.load(path: Fixtures.path("models/\(testCase.model)/model.onnx")).graph
@@ -192,29 +194,65 @@ struct Int16WeightsTests {
             let halfCount = f16.initializers.values.filter { $0.dtype == .float16 }.count
             let int16 = g.initializers.filter { $0.value.dtype == .int16 }
             #expect(halfCount > 0 && int16.count == halfCount, "\(testCase.model): \(int16.count) int16 vs \(halfCount) f16 weights")
-            var consumers: [String: [Node]] = [:]
-            for node in g.nodes { for input in node.inputs { consumers[input, default: []].append(node) } }
-            var products = 0
+            #expect(g.nodes.count == f16.nodes.count, "\(testCase.model): \(g.nodes.count) nodes vs \(f16.nodes.count) with f16")
+            var scaledProducts = 0
             for node in g.nodes where node.domain == "lpc" && node.opType.hasPrefix("MatMul") {
-                let weights = node.inputs.dropFirst().compactMap { g.initializers[$0] }
-                #expect(!weights.contains { $0.dtype == .float32 && $0.count >= 4096 }, "\(node.name) kept float32 weights")
-                guard weights.first?.dtype == .int16 else { continue }
-                for (index, output) in node.outputs.enumerated() {
-                    products += 1
-                    let w = weights[min(index, weights.count - 1)]
-                    let mul = try #require(consumers[output]?.first, "\(output) has no consumer")
-                    #expect(consumers[output]!.count == 1 && mul.opType == "Mul" && mul.inputs[0] == output, "\(output)")
-                    let scale = try #require(g.initializers[mul.inputs[1]])
+                let inputs = node.inputs.dropFirst().compactMap { g.initializers[$0] }
+                #expect(!inputs.contains { $0.dtype == .float32 && $0.rank == 2 }, "\(node.name) kept float32 weights")
+                guard inputs.first?.dtype == .int16 else { continue }
+                let parts = node.opType == "MatMulKNGroup" ? inputs.count / 2 : 1
+                #expect(inputs.count == 2 * parts && node.inputs.count == 2 * parts + 1, "\(node.name): \(node.inputs)")
+                #expect(node.opType != "MatMulKNGroup" || node.int("scaled") == 1, "\(node.name)")
+                for p in 0..<parts {
+                    let (w, scale) = (inputs[p], inputs[parts + p])
                     let outputs = node.opType == "MatMulNT" ? w.shape[0] : w.shape[1]
-                    #expect(scale.dtype == .float32 && scale.shape == [outputs] && scale.array(Float.self).allSatisfy { $0 > 0 })
-                    #expect(!mul.outputs[0].hasSuffix("i16_unscaled"))
+                    #expect(w.dtype == .int16 && scale.dtype == .float32 && scale.shape == [outputs], "\(node.name) part \(p)")
+                    #expect(scale.array(Float.self).allSatisfy { $0 > 0 && $0.isFinite })
+                    scaledProducts += 1
                 }
             }
-            #expect(products == int16.count, "\(testCase.model): \(products) scaled products, \(int16.count) int16 weights")
+            #expect(scaledProducts == int16.count, "\(testCase.model): \(scaledProducts) scaled products, \(int16.count) int16 weights")
             let results = try session.run(testCase.feeds(), outputs: ["logits"])
             let report = closeness(try #require(results["logits"]), try testCase.golden("logits"), atol: 1e-3, rtol: 0)
             #expect(report.isClose, "\(testCase) logits with i16 weights: \(report)")
         }
+    }
+
+    /// Decode rows (gemv) and prefill rows (sgemm), alone and grouped: `lpc:MatMulKN(x, q, s)` and
+    /// `lpc:MatMulKNGroup` with `scaled = 1` against float32 products on the dequantized weights q·s
+    /// (atol 1e-5 + rtol 1e-4); a scales input of the wrong size is an error.
+    @Test(arguments: [1, 5, 24])
+    func scaledProductsMatchDequantizedWeights(rows: Int) throws {
+        let (k, widths) = (40, [24, 9])
+        let x = Tensor(FusedKernelTests.random(rows * k, seed: UInt64(60 + rows)), shape: [rows, k])
+        var graphInits: [String: Tensor] = [:], nodes: [Node] = [], outputs: [ValueInfo] = [], expected: [String: Tensor] = [:]
+        for (p, n) in widths.enumerated() {
+            let w = FusedKernelTests.random(k * n, seed: UInt64(70 + p))
+            var q = [UInt16](repeating: 0, count: k * n), s = [Float](repeating: 0, count: n)
+            #expect(lpc_f32_to_i16_columns(w, &q, &s, Int64(k), Int64(n)) == 0)
+            let qt = Tensor(dtype: .int16, shape: [k, n], storage: TensorStorage(weightByteCount: q.count * 2))
+            q.withUnsafeBytes { qt.raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            graphInits["q\(p)"] = qt
+            graphInits["s\(p)"] = Tensor(s, shape: [n])
+            let dequantized = (0..<k * n).map { Float(Int16(bitPattern: q[$0])) * s[$0 % n] }
+            expected["y\(p)"] = try FusedKernels.matMulKN(x, Tensor(dequantized, shape: [k, n]))
+            nodes.append(Node(name: "m\(p)", opType: "MatMulKN", domain: "lpc", inputs: ["x", "q\(p)", "s\(p)"], outputs: ["y\(p)"]))
+            outputs.append(ValueInfo(name: "y\(p)", dtype: .float32, shape: nil))
+        }
+        let group = Node(name: "g", opType: "MatMulKNGroup", domain: "lpc", inputs: ["x", "q0", "q1", "s0", "s1"],
+                         outputs: ["z0", "z1"], attributes: ["scaled": .int(1)])
+        let graph = Graph(inputs: [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(rows), .fixed(k)])],
+                          outputs: outputs + ["z0", "z1"].map { ValueInfo(name: $0, dtype: .float32, shape: nil) },
+                          initializers: graphInits, nodes: nodes + [group], opsets: ["": 17, "lpc": 1])
+        let results = try Session(graph: graph, options: SessionOptions(optimize: false)).run(["x": x])
+        for p in widths.indices {
+            let want = try #require(expected["y\(p)"])
+            #expect(closeness(try #require(results["y\(p)"]), want, atol: 1e-5, rtol: 1e-4).isClose, "MatMulKN part \(p) rows \(rows)")
+            #expect(closeness(try #require(results["z\(p)"]), want, atol: 1e-5, rtol: 1e-4).isClose, "group part \(p) rows \(rows)")
+        }
+        var bad = graph
+        bad.initializers["s0"] = Tensor([Float](repeating: 1, count: 5), shape: [5])
+        #expect(throws: (any Error).self) { try Session(graph: bad, options: SessionOptions(optimize: false)).run(["x": x]) }
     }
 
     /// A weight holding a NaN cannot be quantized: it stays float32 (its product unscaled), the

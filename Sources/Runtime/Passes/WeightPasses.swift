@@ -32,16 +32,20 @@ public struct MatMulWeightFusion: GraphPass {
 /// arena (`TensorStorage(weightByteCount:)`), to
 /// - float16 or bfloat16 (round to nearest even), read by the 16-bit kernels as they are; or
 /// - int16 (`.i16`): per output (a column of a [K, N] weight, a row of an [N, K] one) the scale
-///   s = max |w| / 32767 and q = round(w / s). The product then runs on the unscaled integers
-///   (exact in float32) and a `Mul` by the scales [N] follows it: y = (x · q) ⊙ s.
+///   s = max |w| / 32767 and q = round(w / s). The product runs on the integers (exact in
+///   float32) and scales its result: `lpc:MatMulKN(x, q, s)` = (x · q) ⊙ s, s a third input [N]
+///   (MatMulGrouping keeps them in `scaled` groups).
 ///
 /// Why i16: float16 keeps 11 significant bits whatever the weight's size, so its rounding error
 /// is relative and the largest weights carry most of it; a per-output int16 grid spends the same
 /// 16 bits evenly over [-max, max]. On SmolLM2-135M the relative RMS weight error is 1.9e-4 for
-/// float16 and 3.5e-5 for i16, and the logits move by up to 0.049 (f16) or 0.011 (i16) from
-/// float32 over 64-token prefills (tools/check_weight_precision.py). Keeping some products in
-/// float32 does not fix f16: its error is spread over every layer (README, issue 3 notes).
-/// A weight with a non-finite value stays float32 under i16.
+/// float16 and 3.5e-5 for i16, and over 12 prompts (random, chat, prose; 57–256 tokens) the
+/// logits move from float32 by up to 0.070 (f16) or 0.013 (i16) at prefill positions and 0.023
+/// or 0.003 at a decode step (tools/check_weight_precision.py). Keeping some products in float32
+/// does not fix f16: its error is spread over every layer (tools/weight_rounding_sensitivity.py:
+/// the LM head and the first 6 layers in float32 still leave 0.031). The scales are applied by
+/// the product's kernel: as separate Mul nodes (211 for SmolLM2) they cost ~2 ms per decode
+/// step. A weight with a non-finite value stays float32 under i16.
 ///
 /// The float32 source pages of a memory map are dropped from memory afterwards (they are
 /// re-read from the file if something else, e.g. an embedding Gather, still reads them).
@@ -103,25 +107,17 @@ public struct WeightConversion: GraphPass {
             if w.storage.isFileMapped { Self.release(w) } // keeps the peak near f16 + what is left of f32
         }
         guard !converted.isEmpty else { return false }
-        var nodes: [Node] = []
-        nodes.reserveCapacity(graph.nodes.count + converted.count)
-        for var node in graph.nodes {
-            guard Self.converts(node), let target = converted[node.inputs[1]] else { nodes.append(node); continue }
-            node.inputs[1] = target.weight
-            guard let scale = target.scale else { nodes.append(node); continue }
-            // y = (x · q) ⊙ scales: the product writes the unscaled result, a Mul the node's output.
-            let output = node.outputs[0], unscaled = output + "/i16_unscaled"
-            node.outputs[0] = unscaled
-            nodes.append(node)
-            nodes.append(Node(name: node.name + "/i16_scale", opType: "Mul", domain: "", inputs: [unscaled, scale], outputs: [output]))
+        for i in graph.nodes.indices where Self.converts(graph.nodes[i]) {
+            guard let target = converted[graph.nodes[i].inputs[1]] else { continue }
+            graph.nodes[i].inputs[1] = target.weight
+            if let scale = target.scale { graph.nodes[i].inputs.append(scale) } // y = (x · q) ⊙ scales
         }
-        graph.nodes = nodes
         graph.pruneInitializers()
         return true
     }
 
     private static func converts(_ node: Node) -> Bool {
-        node.domain == GraphOptimizer.domain && (node.opType == "MatMulKN" || node.opType == "MatMulNT") && node.inputs.count > 1
+        node.domain == GraphOptimizer.domain && (node.opType == "MatMulKN" || node.opType == "MatMulNT") && node.inputs.count == 2
     }
 
     /// Drops the resident pages of a memory-mapped tensor (they stay readable from the file).
