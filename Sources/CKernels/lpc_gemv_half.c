@@ -1,4 +1,4 @@
-// Decode matrix-vector kernels over 16-bit weights (IEEE float16 or bfloat16), AVX-512.
+// Decode matrix-vector kernels over 16-bit weights (IEEE float16, bfloat16 or int16), AVX-512.
 //
 // Why separate kernels from the float32 ones: with half the bytes per weight, the float32
 // kernels' shape (four weight rows per pass, one y load/store per four FMAs, one convert per
@@ -14,6 +14,9 @@
 #define MLOAD_F16(mask, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p))
 #define LOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 #define MLOAD_BF16(mask, p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p)), 16))
+// int16 (`--weights i16`, the per-output scale applied after the product): sign-extend, convert (exact).
+#define LOAD_I16(p) _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p))))
+#define MLOAD_I16(mask, p) _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mask, p)))
 
 #define ATTR512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
@@ -97,6 +100,7 @@ ATTR512 void NAME(const float *x, const uint16_t *w, float *part, int64_t m, int
 
 DEFINE_KSPLIT8(lpc_ksplit8_f16_avx512, LOAD_F16, MLOAD_F16)
 DEFINE_KSPLIT8(lpc_ksplit8_bf16_avx512, LOAD_BF16, MLOAD_BF16)
+DEFINE_KSPLIT8(lpc_ksplit8_i16_avx512, LOAD_I16, MLOAD_I16)
 
 // Sums of eight 16-lane accumulators → one 8-float vector [Σa0, …, Σa7].
 ATTR512 static inline __m256 sum8(__m512 a0, __m512 a1, __m512 a2, __m512 a3,
@@ -168,3 +172,4 @@ ATTR512 void NAME(const float *x, const uint16_t *w, float *y, int64_t m, int64_
 
 DEFINE_ROWS8(lpc_rows8_f16_avx512, LOAD_F16, MLOAD_F16)
 DEFINE_ROWS8(lpc_rows8_bf16_avx512, LOAD_BF16, MLOAD_BF16)
+DEFINE_ROWS8(lpc_rows8_i16_avx512, LOAD_I16, MLOAD_I16)

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <stdlib.h>
+#include <math.h>
 
 // MARK: - CPU dispatch
 
@@ -217,9 +218,12 @@ static inline float hsum256(__m256 v) {
 #define LOAD512_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 #define MLOAD512_BF16(mask, p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p)), 16))
 #define LOAD256_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+#define LOAD512_I16(p) _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p))))
+#define MLOAD512_I16(mask, p) _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mask, p)))
+#define LOAD256_I16(p) _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(p))))
 
 // Weight storage of a gemv: the element type behind `const void *w`.
-enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2 };
+enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_I16 = 3 }; // WT_I16: int16 bits, unscaled
 static inline int64_t weight_size(int wt) { return wt == WT_F32 ? 4 : 2; }
 
 // Four weight rows at a time against one x row: four independent streams.
@@ -306,6 +310,7 @@ static inline uint16_t float_to_half(float f) {
 }
 
 static inline float bf16_to_float(uint16_t b) { return lpc_bf16_to_f32(b); }
+static inline float i16_to_float(uint16_t b) { return (float)(int16_t)b; }
 
 static void rows_f32_scalar(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++)
@@ -330,6 +335,15 @@ static void rows_bf16_scalar(const float *x, const uint16_t *w, float *y, int64_
         for (int64_t i = 0; i < m; i++) {
             float s = 0;
             for (int64_t j = 0; j < k; j++) s += x[i * k + j] * bf16_to_float(w[r * k + j]);
+            y[i * n + r] = s;
+        }
+}
+
+static void rows_i16_scalar(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = 0; i < m; i++) {
+            float s = 0;
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * i16_to_float(w[r * k + j]);
             y[i * n + r] = s;
         }
 }
@@ -366,6 +380,9 @@ DEFINE_ROWS256(rows_f16_avx2, uint16_t, LOAD256_F16)
 #define TOF(v) bf16_to_float(v)
 DEFINE_ROWS256(rows_bf16_avx2, uint16_t, LOAD256_BF16)
 #undef TOF
+#define TOF(v) i16_to_float(v)
+DEFINE_ROWS256(rows_i16_avx2, uint16_t, LOAD256_I16)
+#undef TOF
 
 typedef struct {
     const float *x;
@@ -389,6 +406,10 @@ static void gemv_task(void *ctx, int64_t t) {
         if (level == 3) lpc_rows8_bf16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
         else if (level == 2) rows_bf16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
         else rows_bf16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+    } else if (j->wt == WT_I16) {
+        if (level == 3) lpc_rows8_i16_avx512(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else if (level == 2) rows_i16_avx2(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
+        else rows_i16_scalar(j->x, (const uint16_t *)j->w, j->y, j->m, j->n, j->k, r0, r1);
     } else {
         if (level == 3) rows_f32_avx512(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
         else if (level == 2) rows_f32_avx2(j->x, (const float *)j->w, j->y, j->m, j->n, j->k, r0, r1);
@@ -413,6 +434,7 @@ static void gemv(const float *x, const void *w, float *y, int64_t m, int64_t n, 
 void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_F32); }
 void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_F16); }
 void lpc_gemv_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_BF16); }
+void lpc_gemv_i16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_I16); }
 
 void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
     for (int64_t i = 0; i < m; i++)
@@ -428,6 +450,15 @@ void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t
         for (int64_t r = 0; r < n; r++) {
             double s = 0;
             for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[r * k + j]);
+            y[i * n + r] = (float)s;
+        }
+}
+
+void lpc_gemv_i16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * i16_to_float(w[r * k + j]);
             y[i * n + r] = (float)s;
         }
 }
@@ -499,6 +530,57 @@ void lpc_bf16_to_f32_n(const uint16_t *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = (uint32_t)src[i] << 16;
 }
 
+void lpc_i16_to_f32_n(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = i16_to_float(src[i]); // exact
+}
+
+// Symmetric int16 with one float32 scale per output: scale = max |w| / 32767 over the output's
+// weights (1 when they are all zero), q = round(w / scale) to nearest even. -1 on a non-finite weight.
+// Rounding by adding and subtracting 1.5·2^23 (exact to nearest even for |v| < 2^22, and it
+// vectorises, unlike nearbyintf); |w / scale| ≤ 32767 up to the division's rounding.
+static inline uint16_t i16_of(float v) {
+    float r = (v + 12582912.0f) - 12582912.0f;
+    if (r > 32767.0f) r = 32767.0f;
+    if (r < -32767.0f) r = -32767.0f;
+    return (uint16_t)(int16_t)r;
+}
+
+int lpc_f32_to_i16_columns(const float *w, uint16_t *q, float *scale, int64_t k, int64_t n) {
+    // Row-major passes (w [k, n] is read in memory order): column maxima, then the integers.
+    for (int64_t c = 0; c < n; c++) scale[c] = 0;
+    for (int64_t j = 0; j < k; j++) {
+        const float *row = w + j * n;
+        for (int64_t c = 0; c < n; c++) {
+            if (!(row[c] - row[c] == 0)) return -1; // inf or NaN
+            float a = fabsf(row[c]);
+            scale[c] = a > scale[c] ? a : scale[c];
+        }
+    }
+    for (int64_t c = 0; c < n; c++) scale[c] = scale[c] > 0 ? scale[c] / 32767.0f : 1.0f;
+    for (int64_t j = 0; j < k; j++) {
+        const float *row = w + j * n;
+        uint16_t *out = q + j * n;
+        for (int64_t c = 0; c < n; c++) out[c] = i16_of(row[c] / scale[c]);
+    }
+    return 0;
+}
+
+int lpc_f32_to_i16_rows(const float *w, uint16_t *q, float *scale, int64_t n, int64_t k) {
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = w + r * k;
+        float top = 0;
+        for (int64_t j = 0; j < k; j++) {
+            if (!(row[j] - row[j] == 0)) return -1;
+            float a = fabsf(row[j]);
+            top = a > top ? a : top;
+        }
+        float s = top > 0 ? top / 32767.0f : 1.0f;
+        scale[r] = s;
+        for (int64_t j = 0; j < k; j++) q[r * k + j] = i16_of(row[j] / s);
+    }
+    return 0;
+}
+
 // MARK: - gemv over weights stored [K, N] (as ONNX MatMul keeps them): y[i, c] = sum_j x[i, j] w[j, c]
 // Each task owns a band of columns and streams every weight row's slice of that band, keeping
 // its slice of y in L1.
@@ -532,6 +614,7 @@ ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t 
 DEFINE_KN512(kn_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
 DEFINE_KN512(kn_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 DEFINE_KN512(kn_bf16_avx512, uint16_t, LOAD512_BF16, MLOAD512_BF16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+DEFINE_KN512(kn_i16_avx512, uint16_t, LOAD512_I16, MLOAD512_I16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 
 #define DEFINE_KN256(NAME, WT, LOAD, TOFN)                                                       \
 __attribute__((target("avx2,fma,f16c")))                                                        \
@@ -557,6 +640,7 @@ static inline float f32_identity(float v) { return v; }
 DEFINE_KN256(kn_f32_avx2, float, LOAD256_F32, f32_identity)
 DEFINE_KN256(kn_f16_avx2, uint16_t, LOAD256_F16, half_to_float)
 DEFINE_KN256(kn_bf16_avx2, uint16_t, LOAD256_BF16, bf16_to_float)
+DEFINE_KN256(kn_i16_avx2, uint16_t, LOAD256_I16, i16_to_float)
 
 #define DEFINE_KN_SCALAR(NAME, WT, TOFN)                                                        \
 static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,         \
@@ -571,6 +655,7 @@ static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, in
 DEFINE_KN_SCALAR(kn_f32_scalar, float, f32_identity)
 DEFINE_KN_SCALAR(kn_f16_scalar, uint16_t, half_to_float)
 DEFINE_KN_SCALAR(kn_bf16_scalar, uint16_t, bf16_to_float)
+DEFINE_KN_SCALAR(kn_i16_scalar, uint16_t, i16_to_float)
 
 // K-split: task s of S owns weight rows [k·s/S, k·(s+1)/S), a contiguous block of memory, and
 // writes its partial y[m, n] into its own scratch row; the caller sums the S partials. Four
@@ -654,6 +739,7 @@ static void kn_multi_task(void *ctx, int64_t t) {
         if (r0 >= r1) { memset(part, 0, (size_t)(j->m * n) * sizeof(float)); return; }
         if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
         else if (j->wt == WT_BF16) lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
+        else if (j->wt == WT_I16) lpc_ksplit8_i16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
         else ksplit_f32_avx512(j->x, (const float *)j->w[p], part, j->m, n, j->k, r0, r1);
         return;
     }
@@ -664,7 +750,8 @@ static void kn_multi_task(void *ctx, int64_t t) {
         // One task for the whole product (a small part, e.g. K or V): the 8-row kernel writes y
         // directly; the column-band kernel would load and store y once per weight row.
         if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
-        else lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
+        else if (j->wt == WT_BF16) lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
+        else lpc_ksplit8_i16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
         return;
     }
     if (j->wt == WT_F16) {
@@ -675,6 +762,10 @@ static void kn_multi_task(void *ctx, int64_t t) {
         if (level == 3) kn_bf16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_bf16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else kn_bf16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+    } else if (j->wt == WT_I16) {
+        if (level == 3) kn_i16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else if (level == 2) kn_i16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else kn_i16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
     } else {
         if (level == 3) kn_f32_avx512(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
@@ -778,6 +869,10 @@ void lpc_gemv_kn_multi_bf16(const float *x, const uint16_t *const *w, float *con
 void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_F32); }
 void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_F16); }
 void lpc_gemv_kn_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_BF16); }
+void lpc_gemv_kn_i16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_I16); }
+void lpc_gemv_kn_multi_i16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_I16);
+}
 
 void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
     for (int64_t i = 0; i < m; i++)
@@ -793,6 +888,15 @@ void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int6
         for (int64_t c = 0; c < n; c++) {
             double s = 0;
             for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[j * n + c]);
+            y[i * n + c] = (float)s;
+        }
+}
+
+void lpc_gemv_kn_i16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * i16_to_float(w[j * n + c]);
             y[i * n + c] = (float)s;
         }
 }

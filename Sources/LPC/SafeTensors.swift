@@ -38,6 +38,7 @@ public enum SafeTensors {
         case .int64: "I64"
         case .int32: "I32"
         case .int8: "I8"
+        case .int16: "I16"
         case .uint8: "U8"
         case .bool: "BOOL"
         }
@@ -52,6 +53,7 @@ public enum SafeTensors {
         case "I64": .int64
         case "I32": .int32
         case "I8": .int8
+        case "I16": .int16
         case "U8": .uint8
         case "BOOL": .bool
         default: nil

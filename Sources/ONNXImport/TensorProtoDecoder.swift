@@ -75,13 +75,14 @@ final class TensorProtoDecoder {
         case .int64:
             guard p.n_int64_data == elements else { throw fail("int64_data", p.n_int64_data) }
             if elements > 0 { tensor.raw.copyMemory(from: p.int64_data, byteCount: elements * 8) }
-        case .int32, .int8, .uint8, .bool, .float16, .bfloat16:
+        case .int32, .int8, .int16, .uint8, .bool, .float16, .bfloat16:
             // ONNX stores these one per int32_data entry; 16-bit floats as their bit patterns.
             guard p.n_int32_data == elements else { throw fail("int32_data", p.n_int32_data) }
             let source = UnsafeBufferPointer(start: p.int32_data, count: elements)
             switch dtype {
             case .int32: for i in 0..<elements { tensor.pointer(Int32.self)[i] = source[i] }
             case .int8: for i in 0..<elements { tensor.pointer(Int8.self)[i] = Int8(truncatingIfNeeded: source[i]) }
+            case .int16: for i in 0..<elements { tensor.pointer(Int16.self)[i] = Int16(truncatingIfNeeded: source[i]) }
             case .uint8: for i in 0..<elements { tensor.pointer(UInt8.self)[i] = UInt8(truncatingIfNeeded: source[i]) }
             case .bool: for i in 0..<elements { tensor.pointer(Bool.self)[i] = source[i] != 0 }
             case .float16:

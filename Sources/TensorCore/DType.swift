@@ -3,6 +3,8 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case float32 = 1
     case uint8 = 2
     case int8 = 3
+    /// Only as weight storage (`--weights i16`: 16-bit integers with a float32 scale per output).
+    case int16 = 5
     case int32 = 6
     case int64 = 7
     case bool = 9
@@ -14,7 +16,7 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     public var size: Int {
         switch self {
         case .uint8, .int8, .bool: 1
-        case .float16, .bfloat16: 2
+        case .float16, .bfloat16, .int16: 2
         case .float32, .int32: 4
         case .int64, .float64: 8
         }
@@ -29,7 +31,7 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
 
     public var isInteger: Bool {
         switch self {
-        case .uint8, .int8, .int32, .int64: true
+        case .uint8, .int8, .int16, .int32, .int64: true
         default: false
         }
     }
@@ -39,6 +41,7 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .float32: "float32"
         case .uint8: "uint8"
         case .int8: "int8"
+        case .int16: "int16"
         case .int32: "int32"
         case .int64: "int64"
         case .bool: "bool"

@@ -12,6 +12,7 @@ public enum NPY {
         case .int64: "<i8"
         case .int32: "<i4"
         case .int8: "|i1"
+        case .int16: "<i2"
         case .uint8: "|u1"
         case .bool: "|b1"
         case .bfloat16: nil

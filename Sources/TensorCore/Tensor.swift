@@ -103,6 +103,7 @@ extension Tensor {
         case .int64: buffer(Int64.self).map(Double.init)
         case .int32: buffer(Int32.self).map(Double.init)
         case .int8: buffer(Int8.self).map(Double.init)
+        case .int16: buffer(Int16.self).map(Double.init)
         case .uint8: buffer(UInt8.self).map(Double.init)
         case .bool: buffer(Bool.self).map { $0 ? 1 : 0 }
         }
@@ -114,6 +115,7 @@ extension Tensor {
         case .int64: buffer(Int64.self).map { Int($0) }
         case .int32: buffer(Int32.self).map { Int($0) }
         case .int8: buffer(Int8.self).map { Int($0) }
+        case .int16: buffer(Int16.self).map { Int($0) }
         case .uint8: buffer(UInt8.self).map { Int($0) }
         case .bool: buffer(Bool.self).map { $0 ? 1 : 0 }
         default: doubles().map { Int($0) }
@@ -137,6 +139,7 @@ extension BFloat16: TensorElement { public static var dtype: DType { .bfloat16 }
 extension Int64: TensorElement { public static var dtype: DType { .int64 } }
 extension Int32: TensorElement { public static var dtype: DType { .int32 } }
 extension Int8: TensorElement { public static var dtype: DType { .int8 } }
+extension Int16: TensorElement { public static var dtype: DType { .int16 } }
 extension UInt8: TensorElement { public static var dtype: DType { .uint8 } }
 extension Bool: TensorElement { public static var dtype: DType { .bool } }
 

@@ -46,6 +46,7 @@ enum ShapeHarness {
         case .int64: return Tensor((0..<n).map { Int64($0) }, shape: shape)
         case .int32: return Tensor((0..<n).map { Int32($0) }, shape: shape)
         case .int8: return Tensor((0..<n).map { Int8(truncatingIfNeeded: $0) }, shape: shape)
+        case .int16: return Tensor((0..<n).map { Int16(truncatingIfNeeded: $0) }, shape: shape)
         case .uint8: return Tensor((0..<n).map { UInt8(truncatingIfNeeded: $0) }, shape: shape)
         case .bool: return Tensor((0..<n).map { $0 % 3 == 0 }, shape: shape)
         }

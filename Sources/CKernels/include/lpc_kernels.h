@@ -11,6 +11,9 @@ void lpc_gemv_f32(const float *x, const float *w, float *y, int64_t m, int64_t n
 /// The same with float16 weights (IEEE half bits), and with bfloat16 weights (float32's high half).
 void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+/// int16 weights (the bits of int16_t, unscaled: `--weights i16` multiplies by the per-output scale afterwards).
+void lpc_gemv_i16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_i16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 /// Scalar reference twins (one thread, no SIMD).
 void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
@@ -20,6 +23,9 @@ void lpc_gemv_bf16_reference(const float *x, const uint16_t *w, float *y, int64_
 void lpc_gemv_kn_f32(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_i16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
+void lpc_gemv_kn_multi_i16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
+void lpc_gemv_kn_i16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k);
 /// Several products sharing x in one parallel region: y[p] [m, n[p]] = x [m, k] · w[p] [k, n[p]]
 /// for p < parts (Q/K/V or gate/up projections of one layer).
 void lpc_gemv_kn_multi_f32(const float *x, const float *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
@@ -35,6 +41,14 @@ void lpc_f16_to_f32(const uint16_t *src, float *dst, int64_t n);
 /// float32 → bfloat16 (round to nearest even, NaN stays NaN) and back (exact), n elements.
 void lpc_f32_to_bf16_n(const float *src, uint16_t *dst, int64_t n);
 void lpc_bf16_to_f32_n(const uint16_t *src, float *dst, int64_t n);
+/// int16 bits → float32 (exact), n elements.
+void lpc_i16_to_f32_n(const uint16_t *src, float *dst, int64_t n);
+/// Symmetric int16 quantization with one float32 scale per output (`--weights i16`):
+/// scale = max |w| / 32767 over an output's weights (1 if all zero), q = round(w / scale), ties to
+/// even. Columns of w [k, n] (scale [n]) or rows of w [n, k] (scale [n]). Returns -1 (q, scale
+/// partly written) when a weight is inf or NaN, else 0.
+int lpc_f32_to_i16_columns(const float *w, uint16_t *q, float *scale, int64_t k, int64_t n);
+int lpc_f32_to_i16_rows(const float *w, uint16_t *q, float *scale, int64_t n, int64_t k);
 
 /// Threads our pool uses, including the caller (1 = no workers).
 void lpc_set_threads(int n);

@@ -93,6 +93,13 @@ extension Int8: CastElement {
     @inline(__always) func cast<D: CastElement>(to: D.Type) -> D { D.make(int: Int64(self)) }
 }
 
+extension Int16: CastElement {
+    static func make(double: Double) -> Int16 { Int16(truncatingIfNeeded: truncatedInt32(double)) }
+    static func make(int: Int64) -> Int16 { Int16(truncatingIfNeeded: int) }
+    static func make(bool: Bool) -> Int16 { bool ? 1 : 0 }
+    @inline(__always) func cast<D: CastElement>(to: D.Type) -> D { D.make(int: Int64(self)) }
+}
+
 extension UInt8: CastElement {
     static func make(double: Double) -> UInt8 { UInt8(truncatingIfNeeded: truncatedInt32(double)) }
     static func make(int: Int64) -> UInt8 { UInt8(truncatingIfNeeded: int) }
@@ -129,6 +136,7 @@ enum Conversion {
         case .int64: return convert(x, from: Int64.self, to: dtype)
         case .int32: return convert(x, from: Int32.self, to: dtype)
         case .int8: return convert(x, from: Int8.self, to: dtype)
+        case .int16: return convert(x, from: Int16.self, to: dtype)
         case .uint8: return convert(x, from: UInt8.self, to: dtype)
         case .bool: return convert(x, from: Bool.self, to: dtype)
         }
@@ -143,6 +151,7 @@ enum Conversion {
         case .int64: return loop(x, S.self, Int64.self)
         case .int32: return loop(x, S.self, Int32.self)
         case .int8: return loop(x, S.self, Int8.self)
+        case .int16: return loop(x, S.self, Int16.self)
         case .uint8: return loop(x, S.self, UInt8.self)
         case .bool: return loop(x, S.self, Bool.self)
         }

@@ -47,6 +47,7 @@ enum Arithmetic {
         case .int64: return try integer(op, a, b, Int64.self)
         case .int32: return try integer(op, a, b, Int32.self)
         case .int8: return try integer(op, a, b, Int8.self)
+        case .int16: return try integer(op, a, b, Int16.self)
         case .uint8: return try integer(op, a, b, UInt8.self)
         case .bool: throw KernelError("\(op.name) does not take bool inputs")
         }

@@ -24,6 +24,7 @@ enum Logic {
         case .int64: return try compare(op, a, b, Int64.self)
         case .int32: return try compare(op, a, b, Int32.self)
         case .int8: return try compare(op, a, b, Int8.self)
+        case .int16: return try compare(op, a, b, Int16.self)
         case .uint8: return try compare(op, a, b, UInt8.self)
         case .bool:
             guard op == .equal else { throw KernelError("\(op.rawValue) does not take bool inputs") }

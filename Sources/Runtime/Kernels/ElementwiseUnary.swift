@@ -47,6 +47,7 @@ enum Unary {
         case .int64: return signedInteger(op, x, Int64.self)
         case .int32: return signedInteger(op, x, Int32.self)
         case .int8: return signedInteger(op, x, Int8.self)
+        case .int16: return signedInteger(op, x, Int16.self)
         case .uint8:
             guard op == .abs else { throw KernelError("\(op == .neg ? "Neg" : "Relu") does not take uint8 inputs") }
             return x

@@ -15,8 +15,8 @@ enum FusedKernels {
                                                      epsilon: ctx.node.float("epsilon") ?? 1e-5)] }
         table["lpc:SiLU"] = { ctx in [try silu(ctx.input(0, dtypes: [.float32]))] }
         table["lpc:SwiGLU"] = { ctx in [try swiGLU(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]))] }
-        table["lpc:MatMulNT"] = { ctx in [try matMulNT(ctx.input(0), ctx.input(1))] }
-        table["lpc:MatMulKN"] = { ctx in [try matMulKN(ctx.input(0), ctx.input(1))] }
+        table["lpc:MatMulNT"] = { ctx in [try scaled(matMulNT(ctx.input(0), ctx.input(1)), ctx, 2)] }
+        table["lpc:MatMulKN"] = { ctx in [try scaled(matMulKN(ctx.input(0), ctx.input(1)), ctx, 2)] }
         table["lpc:MatMulKNGroup"] = { ctx in try matMulKNGroup(ctx) }
         table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
         table["lpc:Rotary"] = { ctx in
@@ -233,10 +233,37 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_bf16_to_f32_n)
             }
+        case .int16: // `--weights i16`: unscaled integers; a Mul by the per-column scales follows
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_i16(px, pw, py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_i16_to_f32_n)
+            }
         default:
-            throw KernelError("MatMul weights must be float32, float16 or bfloat16, got \(w.dtype)")
+            throw KernelError("MatMul weights must be float32, float16, bfloat16 or int16, got \(w.dtype)")
         }
         return result
+    }
+
+    /// `--weights i16` (WeightConversion): y[..., j] *= scales[j] when the node has a float32
+    /// scales input [N] at `index`, in place (y is the product's fresh result). Returns y.
+    static func scaled(_ y: Tensor, _ ctx: KernelContext, _ index: Int) throws(KernelError) -> Tensor {
+        guard ctx.inputs.count > index else { return y }
+        try scaleColumns(y, ctx.input(index, dtypes: [.float32]))
+        return y
+    }
+
+    static func scaleColumns(_ y: Tensor, _ scales: Tensor) throws(KernelError) {
+        guard y.dtype == .float32, let n = y.shape.last, scales.rank == 1, scales.shape[0] == n else {
+            throw KernelError("product scales must be float32 [N] for a product [..., N]; got \(scales.dtype)\(scales.shape) for \(y.shape)")
+        }
+        guard n > 0 else { return }
+        let rows = y.count / n, py = y.pointer(Float.self), ps = scales.pointer(Float.self)
+        for r in 0..<rows {
+            let row = py + r * n
+            for j in 0..<n { row[j] *= ps[j] }
+        }
     }
 
     // MARK: MatMulKNGroup
@@ -246,11 +273,24 @@ enum FusedKernels {
     /// the weights are one float32 W [K, ΣNi] holding the parts side by side (MatMulGrouping).
     static func matMulKNGroup(_ ctx: KernelContext) throws(KernelError) -> [Tensor] {
         if let splits = ctx.node.ints("splits") { return try matMulKNSideBySide(ctx.input(0), ctx.input(1), splits: splits) }
-        let x = try ctx.input(0)
-        let weights = try (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) }
+        // `scaled = 1` (int16 weights, MatMulGrouping): inputs x, W1…Wp, scales1…scalesp.
+        guard ctx.node.int("scaled") ?? 0 == 0 else {
+            let parts = (ctx.inputs.count - 1) / 2
+            guard parts > 0, ctx.inputs.count == 2 * parts + 1 else {
+                throw KernelError("MatMulKNGroup with scaled = 1 needs x, p weights and p scales; got \(ctx.inputs.count) inputs")
+            }
+            let results = try matMulKNGroup(ctx.input(0), (1...parts).map { i throws(KernelError) in try ctx.input(i) })
+            for (p, y) in results.enumerated() { try scaleColumns(y, ctx.input(1 + parts + p, dtypes: [.float32])) }
+            return results
+        }
+        return try matMulKNGroup(ctx.input(0), (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) })
+    }
+
+    /// (y1, …, yp) = (x · W1, …, x · Wp) for weights of one dtype (see `matMulKNGroup(_:)`).
+    static func matMulKNGroup(_ x: Tensor, _ weights: [Tensor]) throws(KernelError) -> [Tensor] {
         guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
               weights.allSatisfy({ $0.rank == 2 && $0.shape[0] == k && $0.dtype == first.dtype }),
-              [.float32, .float16, .bfloat16].contains(first.dtype) else {
+              [.float32, .float16, .bfloat16, .int16].contains(first.dtype) else {
             throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16 or bfloat16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
@@ -277,6 +317,8 @@ enum FusedKernels {
             let pointers: [UnsafePointer<UInt16>?] = weights.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
             if first.dtype == .float16 {
                 lpc_gemv_kn_multi_f16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+            } else if first.dtype == .int16 {
+                lpc_gemv_kn_multi_i16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
             } else {
                 lpc_gemv_kn_multi_bf16(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
             }
@@ -353,8 +395,15 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k, widen: lpc_bf16_to_f32_n)
             }
+        case .int16: // `--weights i16`: unscaled integers; a Mul by the per-row scales follows
+            let pw = w.raw.assumingMemoryBound(to: UInt16.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_i16(x.pointer(Float.self), pw, result.pointer(Float.self), Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemmHalfNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k, widen: lpc_i16_to_f32_n)
+            }
         default:
-            throw KernelError("MatMulNT weights must be float32, float16 or bfloat16, got \(w.dtype)")
+            throw KernelError("MatMulNT weights must be float32, float16, bfloat16 or int16, got \(w.dtype)")
         }
         return result
     }

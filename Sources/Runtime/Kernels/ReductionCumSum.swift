@@ -27,6 +27,7 @@ enum CumulativeSum {
         case .int64: return layout.scan(x, Int64.self, &+)
         case .int32: return layout.scan(x, Int32.self, &+)
         case .int8: return layout.scan(x, Int8.self, &+)
+        case .int16: return layout.scan(x, Int16.self, &+)
         case .uint8: return layout.scan(x, UInt8.self, &+)
         case .bool: throw KernelError("CumSum does not take bool inputs")
         }

@@ -65,6 +65,7 @@ enum Reduction {
         case .int64: result = try integer(op, x, plan, Int64.self)
         case .int32: result = try integer(op, x, plan, Int32.self)
         case .int8: result = try integer(op, x, plan, Int8.self)
+        case .int16: result = try integer(op, x, plan, Int16.self)
         case .uint8: result = try integer(op, x, plan, UInt8.self)
         case .bool:
             switch op {

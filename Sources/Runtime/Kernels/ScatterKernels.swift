@@ -59,6 +59,7 @@ enum ScatterKernels {
         case .int64: reduceInteger(Int64.self, result, updates, offsets, sliceElements, reduction)
         case .int32: reduceInteger(Int32.self, result, updates, offsets, sliceElements, reduction)
         case .int8: reduceInteger(Int8.self, result, updates, offsets, sliceElements, reduction)
+        case .int16: reduceInteger(Int16.self, result, updates, offsets, sliceElements, reduction)
         case .uint8: reduceInteger(UInt8.self, result, updates, offsets, sliceElements, reduction)
         case .bfloat16, .bool:
             throw KernelError("ScatterND reduction '\(reductionName)' does not support dtype \(data.dtype)")

@@ -106,6 +106,7 @@ enum ShapeSupport {
         case .int64: return Tensor(scalar: Int64(clamping: saturatingInt(value)))
         case .int32: return Tensor(scalar: Int32(clamping: saturatingInt(value)))
         case .int8: return Tensor(scalar: Int8(clamping: saturatingInt(value)))
+        case .int16: return Tensor(scalar: Int16(clamping: saturatingInt(value)))
         case .uint8: return Tensor(scalar: UInt8(clamping: saturatingInt(value)))
         case .bool: return Tensor(scalar: value != 0)
         }

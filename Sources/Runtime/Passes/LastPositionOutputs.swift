@@ -24,7 +24,8 @@ public struct LastPositionOutputs: GraphPass {
         for (position, info) in graph.outputs.enumerated() where outputs.contains(info.name) {
             guard let producer = index.producer[info.name] else { continue }
             let node = graph.nodes[producer]
-            guard Self.rowWise.contains(node.qualifiedOpType), node.inputs.count == 2,
+            // A third input: the per-column scales of int16 weights (--weights i16), row-independent.
+            guard Self.rowWise.contains(node.qualifiedOpType), node.inputs.count == 2 || node.qualifiedOpType != "MatMul" && node.inputs.count == 3,
                   let w = graph.initializers[node.inputs[1]], w.rank == 2,
                   info.shape?.count ?? 3 == 3 else { continue }
             let x = node.inputs[0]

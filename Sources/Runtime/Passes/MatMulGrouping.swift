@@ -5,7 +5,7 @@ import TensorCore
 /// K (a layer's Q/K/V projections, its gate/up pair) become one `lpc:MatMulKNGroup(x, W1, …, Wp)
 /// -> (y1, …, yp)`: in decode they run as one parallel region (one thread-pool wake-up instead of
 /// p), with the weights still read in place. Runs after weight conversion (any dtype the kernel
-/// takes: float32, float16, bfloat16).
+/// takes: float32, float16, bfloat16, int16).
 ///
 /// A float32 group with a narrow part (fewer than `narrowColumns` columns: the K/V projections of
 /// grouped-query attention) is stored once more as one [K, N1 + … + Np] matrix, each row the
@@ -22,10 +22,14 @@ public struct MatMulGrouping: GraphPass {
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
         var groups: [String: [Int]] = [:] // "x|dtype|K" → nodes
         var order: [String] = []
-        for (i, node) in graph.nodes.enumerated() where node.qualifiedOpType == "lpc:MatMulKN" && node.inputs.count == 2 {
+        // A third input is the per-column scales of int16 weights (WeightConversion, --weights i16):
+        // such products group only with each other, as `scaled = 1` groups (x, W1…Wp, scales1…scalesp).
+        for (i, node) in graph.nodes.enumerated() where node.qualifiedOpType == "lpc:MatMulKN" && (2...3).contains(node.inputs.count) {
             guard let w = graph.initializers[node.inputs[1]], !context.inputs.contains(node.inputs[1]), w.rank == 2,
-                  [.float32, .float16, .bfloat16].contains(w.dtype) else { continue }
-            let key = "\(node.inputs[0])|\(w.dtype)|\(w.shape[0])"
+                  [.float32, .float16, .bfloat16, .int16].contains(w.dtype),
+                  node.inputs.count == 2 || graph.initializers[node.inputs[2]] != nil && !context.inputs.contains(node.inputs[2])
+            else { continue }
+            let key = "\(node.inputs[0])|\(w.dtype)|\(w.shape[0])|\(node.inputs.count)"
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(i)
         }
@@ -43,6 +47,10 @@ public struct MatMulGrouping: GraphPass {
                 added.append(Node(name: name, opType: "MatMulKNGroup", domain: GraphOptimizer.domain,
                                   inputs: [nodes[0].inputs[0], joined], outputs: nodes.map { $0.outputs[0] },
                                   attributes: ["splits": .ints(weights.map { $0.shape[1] })]))
+            } else if nodes[0].inputs.count == 3 {
+                added.append(Node(name: name, opType: "MatMulKNGroup", domain: GraphOptimizer.domain,
+                                  inputs: [nodes[0].inputs[0]] + nodes.map { $0.inputs[1] } + nodes.map { $0.inputs[2] },
+                                  outputs: nodes.map { $0.outputs[0] }, attributes: ["scaled": .int(1)]))
             } else {
                 added.append(Node(name: name, opType: "MatMulKNGroup", domain: GraphOptimizer.domain,
                                   inputs: [nodes[0].inputs[0]] + nodes.map { $0.inputs[1] }, outputs: nodes.map { $0.outputs[0] }))
