@@ -1,0 +1,127 @@
+#include "lpc_sgemm.h"
+#include "lpc_kernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+// C[m, n0..<n1] = A[m, k] · B[k, n0..<n1] with B the weights as stored ([K, N], row-major, read in
+// place). Register tile: 8 rows × 48 columns = 24 zmm accumulators; per step p, three B vectors
+// are loaded and each of the 8 A values is broadcast once and used three times (24 FMAs for 11
+// loads). The loops, outside in:
+//   K in chunks of LPC_SGEMM_KC: a chunk of a 48-column B strip (KC × 48 floats = 24 KiB for
+//     KC = 128) stays in L1 while every row block of A passes over it;
+//   48-column strips of the window;
+//   8-row blocks of A (a remainder block of 1–7 rows);
+//   the micro-kernel over the chunk's p in order.
+// Between chunks the accumulators go to C and come back unchanged (a float store and load are
+// exact), so every element is still one FMA chain over p = 0 … k-1 in order: the result equals
+// the scalar twin bit for bit, whatever the chunking, window or row blocking.
+
+#ifndef LPC_SGEMM_PACK
+#define LPC_SGEMM_PACK 1
+#endif
+#ifndef LPC_SGEMM_KC
+#define LPC_SGEMM_KC 128
+#endif
+
+enum { MR = 8, NR = 48 };
+
+int lpc_sgemm_available(void) { return lpc_simd_level() >= 3; }
+
+// The micro-kernel for a rows × (16·nv) tile (rows ≤ 8, nv ≤ 3), the last vector masked by `last`.
+// Called with constant rows/nv from the dispatch below, so the compiler unrolls it and keeps the
+// accumulators in registers.
+__attribute__((target("avx512f"), always_inline))
+static inline void tile(const int rows, const int nv, __mmask16 last, int64_t kc, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float *c, int64_t ldc, int load_c) {
+    __m512 acc[MR][3];
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nv; v++) {
+            __mmask16 mask = v == nv - 1 ? last : (__mmask16)0xffff;
+            acc[r][v] = load_c ? _mm512_maskz_loadu_ps(mask, c + r * ldc + 16 * v) : _mm512_setzero_ps();
+        }
+    for (int64_t p = 0; p < kc; p++) {
+        const float *bp = b + p * ldb;
+        __m512 bv[3];
+        for (int v = 0; v < nv; v++)
+            bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+        for (int r = 0; r < rows; r++) {
+            __m512 ar = _mm512_set1_ps(a[r * lda + p]);
+            for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < nv; v++) {
+            __mmask16 mask = v == nv - 1 ? last : (__mmask16)0xffff;
+            _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mask, acc[r][v]);
+        }
+}
+
+#define TILE_FN(R, V) \
+__attribute__((target("avx512f"))) static void tile_##R##x##V(__mmask16 last, int64_t kc, const float *a, int64_t lda, \
+    const float *b, int64_t ldb, float *c, int64_t ldc, int load_c) { tile(R, V, last, kc, a, lda, b, ldb, c, ldc, load_c); }
+#define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2) TILE_FN(R, 3)
+TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6) TILE_ROW(7) TILE_ROW(8)
+
+typedef void (*tile_fn)(__mmask16, int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, int);
+#define TILE_ENTRY(R) { tile_##R##x1, tile_##R##x2, tile_##R##x3 }
+static const tile_fn tiles[MR][3] = {
+    TILE_ENTRY(1), TILE_ENTRY(2), TILE_ENTRY(3), TILE_ENTRY(4), TILE_ENTRY(5), TILE_ENTRY(6), TILE_ENTRY(7), TILE_ENTRY(8),
+};
+
+__attribute__((target("avx512f")))
+static void sgemm_avx512(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+#if LPC_SGEMM_PACK
+    float packed[LPC_SGEMM_KC * NR] __attribute__((aligned(64)));
+#endif
+    for (int64_t k0 = 0; k0 < k; k0 += LPC_SGEMM_KC) {
+        int64_t kc = k - k0 < LPC_SGEMM_KC ? k - k0 : LPC_SGEMM_KC;
+        int load_c = accumulate || k0 > 0;
+        for (int64_t j0 = n0; j0 < n1; j0 += NR) {
+            int64_t width = n1 - j0 < NR ? n1 - j0 : NR;
+            int nv = (int)((width + 15) / 16);
+            int64_t rest = width - 16 * (nv - 1); // 1 … 16 columns in the last vector
+            __mmask16 last = (__mmask16)(rest == 16 ? 0xffff : (1u << rest) - 1);
+            const float *bj = b + k0 * ldb + j0;
+#if LPC_SGEMM_PACK
+            // B's rows are ldb apart: 4–6 KiB strides map a chunk's rows onto a few L1 sets, which
+            // the row blocks would evict from each other. A contiguous copy [kc, 48] stays in L1.
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = bj + p * ldb;
+                float *dst = packed + p * NR;
+                for (int v = 0; v < nv; v++)
+                    _mm512_store_ps(dst + 16 * v, v == nv - 1 ? _mm512_maskz_loadu_ps(last, src + 16 * v) : _mm512_loadu_ps(src + 16 * v));
+            }
+            const float *bt = packed; int64_t ldt = NR;
+#else
+            const float *bt = bj; int64_t ldt = ldb;
+#endif
+            for (int64_t i0 = 0; i0 < m; i0 += MR) {
+                int rows = (int)(m - i0 < MR ? m - i0 : MR);
+                tiles[rows - 1][nv - 1](last, kc, a + i0 * lda + k0, lda, bt, ldt, c + i0 * ldc + j0, ldc, load_c);
+            }
+        }
+    }
+}
+
+void lpc_sgemm_f32_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = n0; j < n1; j++) {
+            float sum = accumulate ? c[i * ldc + j] : 0.0f;
+            for (int64_t p = 0; p < k; p++) sum = __builtin_fmaf(a[i * lda + p], b[p * ldb + j], sum);
+            c[i * ldc + j] = sum;
+        }
+}
+
+void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+    if (m <= 0 || n1 <= n0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (int64_t i = 0; i < m; i++) memset(c + i * ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
+    else lpc_sgemm_f32_reference(m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
+}
