@@ -25,11 +25,18 @@ struct SgemmKernelTests {
         return (0..<count).map { _ in rng.normal() }
     }
 
-    /// Runs kernel and twin on the same inputs (C pre-filled with `initial`) and returns both C's.
+    /// Runs kernel and twin on the same inputs (C pre-filled with `initial`) and returns both C's;
+    /// the kernel with A packed beforehand (`lpc_sgemm_pack_a`, `lpc_sgemm_f32_packed`) must give
+    /// the same bits as `lpc_sgemm_f32`.
     static func run(_ t: Case, a: [Float], b: [Float], initial: [Float], accumulate: Bool) -> (kernel: [Float], twin: [Float]) {
-        var kernel = initial, twin = initial
+        var kernel = initial, twin = initial, packedKernel = initial
         lpc_sgemm_f32(Int64(t.m), Int64(t.n0), Int64(t.n1), Int64(t.k), a, Int64(t.lda), b, Int64(t.ldb), &kernel, Int64(t.ldc), accumulate ? 1 : 0)
         lpc_sgemm_f32_reference(Int64(t.m), Int64(t.n0), Int64(t.n1), Int64(t.k), a, Int64(t.lda), b, Int64(t.ldb), &twin, Int64(t.ldc), accumulate ? 1 : 0)
+        var packed = [Float](repeating: .nan, count: max(Int(lpc_sgemm_packed_a_count(Int64(t.m), Int64(t.k))), 1))
+        if t.m > 0 && t.k > 0 { lpc_sgemm_pack_a(Int64(t.m), Int64(t.k), a, Int64(t.lda), &packed) }
+        lpc_sgemm_f32_packed(Int64(t.m), Int64(t.n0), Int64(t.n1), Int64(t.k), packed, b, Int64(t.ldb), &packedKernel, Int64(t.ldc), accumulate ? 1 : 0)
+        let differ = zip(kernel, packedKernel).filter { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }.count
+        #expect(differ == 0, "\(t): packed-A kernel differs from lpc_sgemm_f32 in \(differ) elements")
         return (kernel, twin)
     }
 

@@ -152,10 +152,18 @@ enum MatMulBLAS {
     /// task's B strip passes; longer prompts are cut into row blocks of about this size.
     static let kernelRowBlock = 256
 
-    /// The `kernel` path of `sgemmPooledGroup`: tasks (product, row block, column strip), strips
-    /// of one product next to each other, all in one `parallelFor`.
+    /// Packed copies of A for the `kernel` path (reused: a fresh buffer per product would fault its pages in each time).
+    static let packScratch = HalfScratch()
+
+    /// The `kernel` path of `sgemmPooledGroup`: A packed once (`lpc_sgemm_pack_a`, in 16-row
+    /// tasks on the pool), then tasks (product, row block, column strip), the strips of one
+    /// product next to each other, all in one `parallelFor`.
     static func sgemmKernelGroup(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, products: [PooledProduct]) {
-        if m == 0 { return }
+        if m == 0 || products.allSatisfy({ $0.n == 0 }) { return }
+        if k == 0 {
+            for p in products { lpc_sgemm_f32(Int64(m), 0, Int64(p.n), 0, a, Int64(lda), p.b, Int64(p.ldb), p.c, Int64(p.ldc), 0) }
+            return
+        }
         // Row blocks of equal size, multiples of 8 rows (the micro-kernel's height) but the last.
         let blocks = (m + kernelRowBlock - 1) / kernelRowBlock
         let rowsPerBlock = ((m + blocks - 1) / blocks + 7) / 8 * 8
@@ -167,11 +175,18 @@ enum MatMulBLAS {
                 }
             }
         }
-        RuntimeThreads.parallelFor(tasks.count) { task in
-            let t = tasks[task]
-            let p = products[t.product]
-            lpc_sgemm_f32(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), a + t.row0 * lda, Int64(lda),
-                          p.b, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+        packScratch.with(count: Int(lpc_sgemm_packed_a_count(Int64(m), Int64(k)))) { packed in
+            // packed: 8-row blocks [k, 8]; rows i0 ..< i0+16 start at packed + i0·k.
+            RuntimeThreads.parallelFor((m + 15) / 16) { task in
+                let i0 = task * 16
+                lpc_sgemm_pack_a(Int64(min(16, m - i0)), Int64(k), a + i0 * lda, Int64(lda), packed + i0 * k)
+            }
+            RuntimeThreads.parallelFor(tasks.count) { task in
+                let t = tasks[task]
+                let p = products[t.product]
+                lpc_sgemm_f32_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
+                                     p.b, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+            }
         }
     }
 
@@ -250,7 +265,8 @@ enum MatMulBLAS {
     }
 }
 
-/// One float32 scratch buffer reused across calls (widened 16-bit weights for prefill sgemm): a
+/// One float32 scratch buffer reused across calls (widened 16-bit weights for prefill sgemm; A
+/// packed for the `kernel` sgemm path, in an instance of its own): a
 /// fresh multi-megabyte allocation per call would page-fault its way in every time. A caller
 /// that finds it busy (another session on another thread) gets a private buffer.
 final class HalfScratch: @unchecked Sendable {
