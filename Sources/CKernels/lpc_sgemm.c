@@ -101,13 +101,38 @@ static void pack_chunk(const float *b, int64_t ldb, int64_t k0, int64_t kc, int6
 
 int64_t lpc_sgemm_packed_a_count(int64_t m, int64_t k) { return (m + MR - 1) / MR * MR * (k > 0 ? k : 0); }
 
+// Eight rows × eight steps of A transposed into packed order (eight [8]-vectors of one step each).
+__attribute__((target("avx2")))
+static void pack_8x8(const float *a, int64_t lda, float *out) {
+    __m256 r0 = _mm256_loadu_ps(a), r1 = _mm256_loadu_ps(a + lda), r2 = _mm256_loadu_ps(a + 2 * lda),
+           r3 = _mm256_loadu_ps(a + 3 * lda), r4 = _mm256_loadu_ps(a + 4 * lda), r5 = _mm256_loadu_ps(a + 5 * lda),
+           r6 = _mm256_loadu_ps(a + 6 * lda), r7 = _mm256_loadu_ps(a + 7 * lda);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+           u3 = _mm256_shuffle_ps(t1, t3, 0xee), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(out + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(out + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(out + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(out + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 void lpc_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *packed) {
+    int vector = lpc_simd_level() >= 2;
     for (int64_t i0 = 0; i0 < m; i0 += MR) {
         float *block = packed + i0 * k;
+        int64_t p0 = 0;
+        if (vector && m - i0 >= MR) for (; p0 + 8 <= k; p0 += 8) pack_8x8(a + i0 * lda + p0, lda, block + p0 * MR);
         for (int64_t r = 0; r < MR; r++) {
             const float *row = a + (i0 + r) * lda;
-            if (i0 + r < m) for (int64_t p = 0; p < k; p++) block[p * MR + r] = row[p];
-            else for (int64_t p = 0; p < k; p++) block[p * MR + r] = 0;
+            if (i0 + r < m) for (int64_t p = p0; p < k; p++) block[p * MR + r] = row[p];
+            else for (int64_t p = p0; p < k; p++) block[p * MR + r] = 0;
         }
     }
 }
@@ -156,17 +181,22 @@ static int trivial(int64_t m, int64_t n0, int64_t n1, int64_t k, float *c, int64
     return 1;
 }
 
-void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
-                          const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
-    if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
-    if (lpc_sgemm_available()) { sgemm_avx512(m, n0, n1, k, packed_a, b, ldb, c, ldc, accumulate); return; }
-    // Scalar twin on the packed layout (no AVX-512): element (i, p) of A at packed_a[(i / 8) · 8k + p · 8 + i % 8].
+// Scalar twin on the packed layout (no AVX-512): element (i, p) of A at packed_a[(i / 8) · 8k + p · 8 + i % 8].
+static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = n0; j < n1; j++) {
             float sum = accumulate ? c[i * ldc + j] : 0.0f;
             for (int64_t p = 0; p < k; p++) sum = __builtin_fmaf(packed_a[(i / MR) * MR * k + p * MR + i % MR], b[p * ldb + j], sum);
             c[i * ldc + j] = sum;
         }
+}
+
+void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
+                          const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+    if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
+    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, b, ldb, c, ldc, accumulate);
+    else packed_reference(m, n0, n1, k, packed_a, b, ldb, c, ldc, accumulate);
 }
 
 void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
