@@ -216,6 +216,7 @@ enum FusedKernels {
             if rows <= Gemv.maxRows {
                 lpc_gemv_kn_f32(px, w.pointer(Float.self), py, Int64(rows), Int64(n), Int64(k))
             } else {
+                // Prefill: our AVX-512 sgemm on the pool (OpenBLAS panels without AVX-512; MatMulBLAS.Threading).
                 MatMulBLAS.sgemmPooled(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: w.pointer(Float.self), ldb: max(n, 1), c: py, ldc: max(n, 1))
             }
         case .float16:
@@ -296,7 +297,7 @@ enum FusedKernels {
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
         guard rows <= Gemv.maxRows else {
             guard first.dtype == .float32 else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
-            // Prefill: all products' panels in one pool run (MatMulBLAS.sgemmPooledGroup).
+            // Prefill: all products' tasks in one pool run (MatMulBLAS.sgemmPooledGroup: A packed once, then column strips).
             let results = productOutputs(x, widths: weights.map { $0.shape[1] })
             for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
             let products = zip(weights, results).map { w, y in
@@ -337,7 +338,8 @@ enum FusedKernels {
 
     /// x [..., K] · W [K, ΣNi] cut into the column blocks `splits`: decode rows run one gemv over
     /// the whole of W (one matrix streamed in equal K-row blocks) and copy each part's columns
-    /// out; prefill rows run each part's panels in one pool run, reading W with its full row stride.
+    /// out; prefill rows run each part's column strips in one pool run, reading W in place with its
+    /// full row stride (a column window of W per part).
     static func matMulKNSideBySide(_ x: Tensor, _ w: Tensor, splits: [Int]) throws(KernelError) -> [Tensor] {
         guard x.dtype == .float32, w.dtype == .float32, x.rank >= 1, w.rank == 2, let k = x.shape.last, w.shape[0] == k,
               splits.allSatisfy({ $0 >= 0 }), splits.reduce(0, +) == w.shape[1] else {

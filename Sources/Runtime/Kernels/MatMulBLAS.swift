@@ -59,35 +59,32 @@ enum MatMulBLAS {
                     b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// How prefill products with constant weights are spread over threads.
-    enum Threading: String { case pool, openblas }
+    /// How prefill products with constant weights (`sgemmPooled`, `sgemmPooledGroup`) are computed.
+    /// `kernel`: our AVX-512 sgemm (`lpc_sgemm_f32`) on column strips (and row blocks) over our pool,
+    /// the default where AVX-512 is present (transposed weights still take `pool`); `pool`: column
+    /// panels run as single-threaded OpenBLAS sgemms over our pool; `openblas`: one OpenBLAS call
+    /// on its own threads. `LPC_PREFILL_SGEMM=kernel|pool|openblas` chooses (for side-by-side runs).
+    enum Threading: String { case kernel, pool, openblas }
 
-    /// `pool` unless `LPC_PREFILL_SGEMM=openblas` (for side-by-side measurement).
+    /// `kernel` where AVX-512 is present, else `pool`, unless `LPC_PREFILL_SGEMM` says otherwise.
     nonisolated(unsafe) static var threading: Threading = {
-        getenv("LPC_PREFILL_SGEMM").flatMap { Threading(rawValue: String(cString: $0)) } ?? .pool
+        let chosen = getenv("LPC_PREFILL_SGEMM").flatMap { Threading(rawValue: String(cString: $0)) }
+        if chosen == .kernel || chosen == nil { return lpc_sgemm_available() != 0 ? .kernel : .pool }
+        return chosen!
     }()
 
-    /// Products below this many multiply-adds run as one sgemm: splitting would not pay, and
-    /// OpenBLAS 0.3.21 sends row-major, untransposed, alpha 1, beta 0 products below it (its
-    /// `sgemm_direct_performant` bound, 28·512·512) to a direct AVX-512 kernel that rounds
-    /// differently, so results stay those of the unsplit call.
+    /// Products below this many multiply-adds run as one OpenBLAS sgemm on the `pool` path:
+    /// splitting would not pay, and OpenBLAS 0.3.21 sends row-major, untransposed, alpha 1, beta 0
+    /// products below it (its `sgemm_direct_performant` bound, 28·512·512) to a direct AVX-512
+    /// kernel that rounds differently, so results stay those of the unsplit call.
     static let minPooledWork = 28 * 512 * 512
 
-    /// `sgemm` (no transA, alpha 1, beta 0) with N cut into column panels that our pool's threads
-    /// run as single-threaded sgemms. Pool tasks are taken dynamically, so a thread that a busy
-    /// machine preempts just takes fewer panels, where OpenBLAS's own threads split the work
-    /// statically and wait for each other. Each panel packs only its slice of B (the weights);
-    /// A (the activations, small) is packed once per panel. Panels are issued column-major
-    /// (Cᵀ = op(B)ᵀ·Aᵀ, which is what OpenBLAS's row-major interface does internally) so none
-    /// takes the row-major-only direct kernel: for SmolLM2's prefill products (M = 128) every
-    /// element is then summed exactly as in the unsplit call (checked bit for bit; narrow
-    /// panels of other shapes may get OpenBLAS's small-matrix kernel and round differently).
-    /// OpenBLAS is set to one thread meanwhile (its count is process-wide: a concurrent caller
-    /// elsewhere runs single-threaded for that time) and restored after.
+    /// `sgemm` (no transA, alpha 1, beta 0) for prefill, spread over our pool (see `Threading`).
     static func sgemmPooled(transB: Bool = false, m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                            c: UnsafeMutablePointer<Float>, ldc: Int) {
-        sgemmPooledGroup(transB: transB, m: m, k: k, a: a, lda: lda, products: [PooledProduct(b: b, ldb: ldb, n: n, c: c, ldc: ldc)])
+                            c: UnsafeMutablePointer<Float>, ldc: Int, mode: Threading = threading) {
+        sgemmPooledGroup(transB: transB, m: m, k: k, a: a, lda: lda, products: [PooledProduct(b: b, ldb: ldb, n: n, c: c, ldc: ldc)],
+                         mode: mode)
     }
 
     /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n].
@@ -96,16 +93,37 @@ enum MatMulBLAS {
         var c: UnsafeMutablePointer<Float>, ldc: Int
     }
 
-    /// `sgemmPooled` for several products of one A (Q/K/V, gate/up) in one pool run: every
-    /// product's panels (cut as for it alone) are tasks of a single `parallelFor`, so a layer
-    /// waits for its threads once per group instead of once per weight. Products too small to
-    /// split run as plain sgemms first.
+    /// Several products of one A (Q/K/V, gate/up; one product for `sgemmPooled`) in one pool run:
+    /// every product's tasks are tasks of a single `parallelFor`, so a layer waits for its threads
+    /// once per group instead of once per weight. Pool tasks are taken dynamically, so a thread
+    /// that a busy machine preempts just takes fewer tasks, where OpenBLAS's own threads split
+    /// the work statically and wait for each other.
+    ///
+    /// `kernel` (untransposed B): A is packed once (on the pool), then tasks are 96-column strips ×
+    /// row blocks of `lpc_sgemm_f32_packed`, which reads B (the weights) in place with its row
+    /// stride (a strided column window, as in the side-by-side Q/K/V form, included). Every element is one FMA chain over k in order, so the
+    /// result does not depend on the thread count or the task cut: it equals
+    /// `lpc_sgemm_f32_reference` bit for bit (it differs from OpenBLAS's sums in the last bits).
+    ///
+    /// `pool`: N is cut into column panels run as single-threaded OpenBLAS sgemms. Each panel
+    /// packs only its slice of B and all of A. Panels are issued column-major (Cᵀ = op(B)ᵀ·Aᵀ,
+    /// which is what OpenBLAS's row-major interface does internally) so none takes the
+    /// row-major-only direct kernel: for SmolLM2's prefill products (M = 128) every element is
+    /// then summed exactly as in the unsplit call (checked bit for bit; narrow panels of other
+    /// shapes may get OpenBLAS's small-matrix kernel and round differently). Products too small
+    /// to split run as plain sgemms first. OpenBLAS is set to one thread meanwhile (its count is
+    /// process-wide: a concurrent caller elsewhere runs single-threaded for that time) and
+    /// restored after.
     static func sgemmPooledGroup(transB: Bool = false, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                                 products: [PooledProduct]) {
+                                 products: [PooledProduct], mode: Threading = threading) {
+        if mode == .kernel && !transB {
+            sgemmKernelGroup(m: m, k: k, a: a, lda: lda, products: products)
+            return
+        }
         let threads = RuntimeThreads.threadCount
         var panels: [(product: Int, n0: Int, count: Int)] = []
         for (index, p) in products.enumerated() {
-            guard threading == .pool, threads > 1, m > 1, p.n >= 64, m * p.n * k >= minPooledWork else {
+            guard mode != .openblas, threads > 1, m > 1, p.n >= 64, m * p.n * k >= minPooledWork else {
                 sgemm(transB: transB, m: m, n: p.n, k: k, a: a, lda: lda, b: p.b, ldb: p.ldb, c: p.c, ldc: p.ldc)
                 continue
             }
@@ -124,6 +142,52 @@ enum MatMulBLAS {
             // Column-major: Cᵀ[count, m] = op(B)ᵀ[count, k] · Aᵀ[k, m].
             cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(count), Int32(m), Int32(k),
                         1, bp, Int32(p.ldb), a, Int32(lda), 0, p.c + n0, Int32(p.ldc))
+        }
+    }
+
+    /// Columns per `kernel` task: two 48-column tiles, so SmolLM2's products give 2–16 tasks each
+    /// and a preempted thread's share is picked up by the other (interleaved prefill A/B at 2
+    /// threads: 96 ~5–8% faster than 48, 144 and 192 slower).
+    static let kernelStrip = 96
+    /// Rows per `kernel` task at most: A's rows of a task [rows, k] stay in L2 (2 MiB) while the
+    /// task's B strip passes; longer prompts are cut into row blocks of about this size.
+    static let kernelRowBlock = 256
+
+    /// Packed copies of A for the `kernel` path (reused: a fresh buffer per product would fault its pages in each time).
+    static let packScratch = HalfScratch()
+
+    /// The `kernel` path of `sgemmPooledGroup`: A packed once (`lpc_sgemm_pack_a`, in 16-row
+    /// tasks on the pool), then tasks (product, row block, column strip), the strips of one
+    /// product next to each other, all in one `parallelFor`.
+    static func sgemmKernelGroup(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, products: [PooledProduct]) {
+        if m == 0 || products.allSatisfy({ $0.n == 0 }) { return }
+        if k == 0 {
+            for p in products { lpc_sgemm_f32(Int64(m), 0, Int64(p.n), 0, a, Int64(lda), p.b, Int64(p.ldb), p.c, Int64(p.ldc), 0) }
+            return
+        }
+        // Row blocks of equal size, multiples of 8 rows (the micro-kernel's height) but the last.
+        let blocks = (m + kernelRowBlock - 1) / kernelRowBlock
+        let rowsPerBlock = ((m + blocks - 1) / blocks + 7) / 8 * 8
+        var tasks: [(product: Int, row0: Int, rows: Int, n0: Int, n1: Int)] = []
+        for (index, p) in products.enumerated() where p.n > 0 {
+            for row0 in stride(from: 0, to: m, by: rowsPerBlock) {
+                for n0 in stride(from: 0, to: p.n, by: kernelStrip) {
+                    tasks.append((index, row0, min(rowsPerBlock, m - row0), n0, min(n0 + kernelStrip, p.n)))
+                }
+            }
+        }
+        packScratch.with(count: Int(lpc_sgemm_packed_a_count(Int64(m), Int64(k)))) { packed in
+            // packed: 8-row blocks [k, 8]; rows i0 ..< i0+16 start at packed + i0·k.
+            RuntimeThreads.parallelFor((m + 15) / 16) { task in
+                let i0 = task * 16
+                lpc_sgemm_pack_a(Int64(min(16, m - i0)), Int64(k), a + i0 * lda, Int64(lda), packed + i0 * k)
+            }
+            RuntimeThreads.parallelFor(tasks.count) { task in
+                let t = tasks[task]
+                let p = products[t.product]
+                lpc_sgemm_f32_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
+                                     p.b, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+            }
         }
     }
 
@@ -202,7 +266,8 @@ enum MatMulBLAS {
     }
 }
 
-/// One float32 scratch buffer reused across calls (widened 16-bit weights for prefill sgemm): a
+/// One float32 scratch buffer reused across calls (widened 16-bit weights for prefill sgemm; A
+/// packed for the `kernel` sgemm path, in an instance of its own): a
 /// fresh multi-megabyte allocation per call would page-fault its way in every time. A caller
 /// that finds it busy (another session on another thread) gets a private buffer.
 final class HalfScratch: @unchecked Sendable {
