@@ -234,7 +234,7 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_bf16_to_f32_n)
             }
-        case .int16: // `--weights i16`: unscaled integers; a Mul by the per-column scales follows
+        case .int16: // `--weights i16`: unscaled integers; the node applies its per-column scales after (`scaled`)
             let pw = w.raw.assumingMemoryBound(to: UInt16.self)
             if rows <= Gemv.maxRows {
                 lpc_gemv_kn_i16(px, pw, py, Int64(rows), Int64(n), Int64(k))
@@ -292,7 +292,7 @@ enum FusedKernels {
         guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
               weights.allSatisfy({ $0.rank == 2 && $0.shape[0] == k && $0.dtype == first.dtype }),
               [.float32, .float16, .bfloat16, .int16].contains(first.dtype) else {
-            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16 or bfloat16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
+            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16, bfloat16 or int16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
         guard rows <= Gemv.maxRows else {
@@ -397,7 +397,7 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfNT(x.pointer(Float.self), pw, result.pointer(Float.self), m: rows, n: n, k: k, widen: lpc_bf16_to_f32_n)
             }
-        case .int16: // `--weights i16`: unscaled integers; a Mul by the per-row scales follows
+        case .int16: // `--weights i16`: unscaled integers; the node applies its per-row scales after (`scaled`)
             let pw = w.raw.assumingMemoryBound(to: UInt16.self)
             if rows <= Gemv.maxRows {
                 lpc_gemv_i16(x.pointer(Float.self), pw, result.pointer(Float.self), Int64(rows), Int64(n), Int64(k))
