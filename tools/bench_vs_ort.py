@@ -180,7 +180,7 @@ def main():
     ap.add_argument("--lpc-args", default="", help="extra lpc bench arguments, e.g. '--weights f16'")
     ap.add_argument("--lpc-optimized", help="folder written by `lpc optimize MODEL -o FOLDER` (made if missing); "
                                             "adds rows for lpc loading it")
-    ap.add_argument("--no-f16", action="store_true", help="skip the lpc --weights f16 row")
+    ap.add_argument("--no-f16", action="store_true", help="skip the lpc --weights f16 and i16 rows")
     ap.add_argument("--genai-model", help="onnxruntime-genai builder export of the same model")
     ap.add_argument("--genai-python", default=str(ROOT.parent / "main" / ".venv-genai" / "bin" / "python"))
     ap.add_argument("--long-past", type=int, default=0, help="also measure lpc decode after this many tokens")
@@ -205,8 +205,9 @@ def main():
         engines["lpc (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, args.lpc_optimized, args.threads,
                                                                  args.prompt_tokens, args.gen_tokens, 1, extra)
     if "--weights" not in extra and not args.no_f16:
-        engines["lpc --weights f16"] = lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens,
-                                                         args.gen_tokens, 1, extra + ["--weights", "f16"])
+        for storage in ("f16", "i16"):
+            engines[f"lpc --weights {storage}"] = lambda storage=storage: lpc_bench(
+                args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra + ["--weights", storage])
     if args.genai_model:
         engines["onnxruntime-genai (builder export)"] = lambda: genai_bench(
             args.genai_python, args.genai_model, args.threads, args.prompt_tokens, args.gen_tokens, 1)
@@ -248,6 +249,10 @@ def main():
     print(f"lpc: roofline {ours['roofline_ms_per_token']:.2f} ms/token at {ours['bandwidth_gb_per_s']:.1f} GB/s "
           f"-> {ours['roofline_fraction'] * 100:.0f}% reached; peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
           f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV)")
+    for storage in ("f16", "i16"):
+        if (r := rows.get(f"lpc --weights {storage}")):
+            print(f"lpc --weights {storage}: decode {ours['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x "
+                  f"faster than f32 ({r['decode_ms_per_token']:.2f} vs {ours['decode_ms_per_token']:.2f} ms)")
     if long:
         print(f"lpc decode at past 64: {short['decode_ms_per_token']:.2f} ms, at past {args.long_past}: "
               f"{long['decode_ms_per_token']:.2f} ms ({long['decode_ms_per_token'] / short['decode_ms_per_token']:.2f}x)")
