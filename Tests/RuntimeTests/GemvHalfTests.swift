@@ -9,19 +9,25 @@ import Glibc
 #endif
 
 /// The 16-bit-weight decode kernels (`lpc_gemv_half.c`: eight rows per pass, software prefetch,
-/// masked tails) against their scalar reference twins, for float16 and bfloat16, on swept and odd
-/// shapes (rows, K and N around the 8-row passes and 16-lane vectors), 1–3 threads, through every
-/// entry point: NT rows (LM head), KN (K-split and column bands) and the grouped KN product.
-/// Tolerance atol/rtol 1e-4: the same products summed in another order.
+/// masked tails) against their scalar reference twins, for float16, bfloat16 and int16 (`--weights
+/// i16`, unscaled integers over the whole int16 range), on swept and odd shapes (rows, K and N around
+/// the 8-row passes and 16-lane vectors), 1–3 threads, through every entry point: NT rows (LM head),
+/// KN (K-split and column bands) and the grouped KN product. Tolerance atol/rtol 1e-4 (int16: after
+/// dividing by 32767, i.e. as products of weights in [-1, 1]): the same products summed in another order.
 @Suite("16-bit weight gemv vs reference")
 struct GemvHalfTests {
-    enum Kind: String, CaseIterable { case f16, bf16 }
+    enum Kind: String, CaseIterable {
+        case f16, bf16, i16
+        /// What results are multiplied by before comparing: int16 products are 32767× larger.
+        var resultScale: Float { self == .i16 ? 1 / 32767 : 1 }
+    }
 
     static func bits(_ values: [Float], _ kind: Kind) -> [UInt16] {
         var out = [UInt16](repeating: 0, count: values.count)
         switch kind {
         case .f16: lpc_f32_to_f16(values, &out, Int64(values.count))
         case .bf16: lpc_f32_to_bf16_n(values, &out, Int64(values.count))
+        case .i16: return Int16WeightsTests.bits(values)
         }
         return out
     }
@@ -30,8 +36,9 @@ struct GemvHalfTests {
     static let ks = [1, 7, 8, 15, 17, 64, 130, 576]
     static let ns = [1, 8, 9, 16, 23, 100, 1536, 4100]
 
-    static func check(_ fast: [Float], _ reference: [Float], _ m: Int, _ n: Int, _ what: String) {
-        let report = closeness(Tensor(fast, shape: [m, n]), Tensor(reference, shape: [m, n]), atol: 1e-4, rtol: 1e-4)
+    static func check(_ fast: [Float], _ reference: [Float], _ m: Int, _ n: Int, _ what: String, scale: Float = 1) {
+        let report = closeness(Tensor(fast.map { $0 * scale }, shape: [m, n]), Tensor(reference.map { $0 * scale }, shape: [m, n]),
+                               atol: 1e-4, rtol: 1e-4)
         #expect(report.isClose, "\(what): \(report)")
     }
 
@@ -48,12 +55,18 @@ struct GemvHalfTests {
         case (.bf16, false):
             lpc_gemv_bf16(x, w, &fast, m64, n64, k64)
             lpc_gemv_bf16_reference(x, w, &reference, m64, n64, k64)
+        case (.i16, false):
+            lpc_gemv_i16(x, w, &fast, m64, n64, k64)
+            lpc_gemv_i16_reference(x, w, &reference, m64, n64, k64)
         case (.f16, true):
             lpc_gemv_kn_f16(x, w, &fast, m64, n64, k64)
             lpc_gemv_kn_f16_reference(x, w, &reference, m64, n64, k64)
         case (.bf16, true):
             lpc_gemv_kn_bf16(x, w, &fast, m64, n64, k64)
             lpc_gemv_kn_bf16_reference(x, w, &reference, m64, n64, k64)
+        case (.i16, true):
+            lpc_gemv_kn_i16(x, w, &fast, m64, n64, k64)
+            lpc_gemv_kn_i16_reference(x, w, &reference, m64, n64, k64)
         }
         return (fast, reference)
     }
@@ -73,9 +86,9 @@ struct GemvHalfTests {
                         let what = "\(kind) m=\(m) n=\(n) k=\(k) threads=\(threads)"
                         w.withUnsafeBufferPointer { w in
                             let nt = Self.products(kind, kn: false, x, w.baseAddress!, m: m, n: n, k: k)
-                            Self.check(nt.fast, nt.reference, m, n, "NT " + what)
+                            Self.check(nt.fast, nt.reference, m, n, "NT " + what, scale: kind.resultScale)
                             let kn = Self.products(kind, kn: true, x, w.baseAddress!, m: m, n: n, k: k)
-                            Self.check(kn.fast, kn.reference, m, n, "KN " + what)
+                            Self.check(kn.fast, kn.reference, m, n, "KN " + what, scale: kind.resultScale)
                         }
                     }
                 }
@@ -102,6 +115,7 @@ struct GemvHalfTests {
                     switch kind {
                     case .f16: lpc_gemv_kn_multi_f16(x, pointers.map { Optional($0) }, outputs.map { Optional($0) }, sizes, Int64(widths.count), Int64(m), Int64(k))
                     case .bf16: lpc_gemv_kn_multi_bf16(x, pointers.map { Optional($0) }, outputs.map { Optional($0) }, sizes, Int64(widths.count), Int64(m), Int64(k))
+                    case .i16: lpc_gemv_kn_multi_i16(x, pointers.map { Optional($0) }, outputs.map { Optional($0) }, sizes, Int64(widths.count), Int64(m), Int64(k))
                     }
                 }
                 for (p, n) in widths.enumerated() {
@@ -109,9 +123,10 @@ struct GemvHalfTests {
                     switch kind {
                     case .f16: lpc_gemv_kn_f16_reference(x, weights[p], &reference, Int64(m), Int64(n), Int64(k))
                     case .bf16: lpc_gemv_kn_bf16_reference(x, weights[p], &reference, Int64(m), Int64(n), Int64(k))
+                    case .i16: lpc_gemv_kn_i16_reference(x, weights[p], &reference, Int64(m), Int64(n), Int64(k))
                     }
                     Self.check(Array(UnsafeBufferPointer(start: outputs[p], count: m * n)), reference, m, n,
-                               "grouped \(kind) m=\(m) k=\(k) part \(p) n=\(n) threads=\(threads)")
+                               "grouped \(kind) m=\(m) k=\(k) part \(p) n=\(n) threads=\(threads)", scale: kind.resultScale)
                 }
             }
         }
@@ -133,9 +148,9 @@ struct GemvHalfTests {
                 let bits = Self.bits(wf, kind)
                 w.update(from: bits, count: count)
                 let nt = Self.products(kind, kn: false, x, w, m: m, n: n, k: k)
-                Self.check(nt.fast, nt.reference, m, n, "NT at the page end \(kind) m=\(m) n=\(n) k=\(k)")
+                Self.check(nt.fast, nt.reference, m, n, "NT at the page end \(kind) m=\(m) n=\(n) k=\(k)", scale: kind.resultScale)
                 let kn = Self.products(kind, kn: true, x, w, m: m, n: n, k: k)
-                Self.check(kn.fast, kn.reference, m, n, "KN at the page end \(kind) m=\(m) n=\(n) k=\(k)")
+                Self.check(kn.fast, kn.reference, m, n, "KN at the page end \(kind) m=\(m) n=\(n) k=\(k)", scale: kind.resultScale)
             }
         }
     }

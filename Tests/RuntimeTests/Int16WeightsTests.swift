@@ -11,10 +11,8 @@ import Glibc
 #endif
 
 /// `--weights i16`: int16 weights with one float32 scale per output (`WeightConversion`).
-/// - the int16 decode kernels (NT rows, KN, grouped KN; AVX-512 8-row passes, masked tails)
-///   against their scalar reference twins on swept and odd shapes, 1–3 threads, and at a page end;
-///   weights span the whole int16 range (sign extension). Compared after dividing by 32767, i.e. as
-///   products of weights in [-1, 1]: atol/rtol 1e-4 (the same sums in another order);
+/// - the int16 decode kernels against their twins: in `GemvHalfTests` (its `.i16` kind), with
+///   weights from `bits` spanning the whole int16 range (sign extension);
 /// - the quantization: q = round(w / s) to nearest even with s = max |w| / 32767 per output, against
 ///   the same arithmetic in Swift (exact), all-zero outputs (s = 1), non-finite weights refused;
 /// - `lpc:MatMulKN` / `lpc:MatMulNT` over int16 weights (gemv and sgemm rows) against float32 on the
@@ -30,94 +28,6 @@ struct Int16WeightsTests {
         var out = values.map { UInt16(bitPattern: Int16((max(-1, min(1, $0 / 4)) * 32767).rounded())) }
         if out.count > 2 { out[0] = UInt16(bitPattern: Int16.min); out[out.count - 1] = UInt16(bitPattern: Int16.max) }
         return out
-    }
-
-    static func check(_ fast: [Float], _ reference: [Float], _ m: Int, _ n: Int, _ what: String) {
-        let report = closeness(Tensor(fast.map { $0 / 32767 }, shape: [m, n]), Tensor(reference.map { $0 / 32767 }, shape: [m, n]),
-                               atol: 1e-4, rtol: 1e-4)
-        #expect(report.isClose, "\(what): \(report)")
-    }
-
-    /// The fast kernel's and its reference twin's y[m, n] for weights read as [n, k] (NT) or [k, n] (KN).
-    static func products(kn: Bool, _ x: [Float], _ w: UnsafePointer<UInt16>, m: Int, n: Int, k: Int) -> (fast: [Float], reference: [Float]) {
-        var fast = [Float](repeating: .nan, count: m * n), reference = fast
-        let (m64, n64, k64) = (Int64(m), Int64(n), Int64(k))
-        if kn {
-            lpc_gemv_kn_i16(x, w, &fast, m64, n64, k64)
-            lpc_gemv_kn_i16_reference(x, w, &reference, m64, n64, k64)
-        } else {
-            lpc_gemv_i16(x, w, &fast, m64, n64, k64)
-            lpc_gemv_i16_reference(x, w, &reference, m64, n64, k64)
-        }
-        return (fast, reference)
-    }
-
-    @Test(arguments: [1, 2, 3])
-    func gemvMatchesReferenceOnSweptShapes(threads: Int) {
-        RuntimeThreads.setThreadCount(threads)
-        defer { RuntimeThreads.setThreadCount(2) }
-        var seed: UInt64 = 1700
-        for m in GemvHalfTests.ms {
-            for k in GemvHalfTests.ks {
-                for n in GemvHalfTests.ns {
-                    seed += 1
-                    let x = FusedKernelTests.random(m * k, seed: seed)
-                    let w = Self.bits(FusedKernelTests.random(n * k, seed: seed + 10_000))
-                    let what = "m=\(m) n=\(n) k=\(k) threads=\(threads)"
-                    w.withUnsafeBufferPointer { w in
-                        let nt = Self.products(kn: false, x, w.baseAddress!, m: m, n: n, k: k)
-                        Self.check(nt.fast, nt.reference, m, n, "NT " + what)
-                        let kn = Self.products(kn: true, x, w.baseAddress!, m: m, n: n, k: k)
-                        Self.check(kn.fast, kn.reference, m, n, "KN " + what)
-                    }
-                }
-            }
-        }
-    }
-
-    /// The grouped product with parts of different widths (some K-split, one column-banded).
-    @Test(arguments: [1, 2, 3])
-    func groupedMatchesReference(threads: Int) {
-        RuntimeThreads.setThreadCount(threads)
-        defer { RuntimeThreads.setThreadCount(2) }
-        for (index, (m, k, widths)) in [(1, 576, [576, 192, 192]), (1, 576, [1536, 1536]), (3, 1539, [9, 4100, 40]),
-                                        (8, 23, [17, 1, 0, 64])].enumerated() {
-            let x = FusedKernelTests.random(m * k, seed: UInt64(1900 + index))
-            let weights = widths.enumerated().map { Self.bits(FusedKernelTests.random(k * $0.element, seed: UInt64(1950 + 10 * index + $0.offset))) }
-            let outputs = widths.map { UnsafeMutablePointer<Float>.allocate(capacity: max(m * $0, 1)) }
-            defer { outputs.forEach { $0.deallocate() } }
-            for (p, out) in outputs.enumerated() { out.initialize(repeating: .nan, count: max(m * widths[p], 1)) }
-            let pointers = weights.map { UnsafePointer<UInt16>($0.withUnsafeBufferPointer { $0.baseAddress! }) }
-            withExtendedLifetime(weights) {
-                lpc_gemv_kn_multi_i16(x, pointers.map { Optional($0) }, outputs.map { Optional($0) }, widths.map(Int64.init),
-                                      Int64(widths.count), Int64(m), Int64(k))
-            }
-            for (p, n) in widths.enumerated() {
-                var reference = [Float](repeating: 0, count: m * n)
-                lpc_gemv_kn_i16_reference(x, weights[p], &reference, Int64(m), Int64(n), Int64(k))
-                Self.check(Array(UnsafeBufferPointer(start: outputs[p], count: m * n)), reference, m, n,
-                           "grouped m=\(m) k=\(k) part \(p) n=\(n) threads=\(threads)")
-            }
-        }
-    }
-
-    /// Weights that end right before an inaccessible page: masked tail loads and prefetches must
-    /// not touch memory past the tensor (a fault would crash the test).
-    @Test func doesNotReadPastTheWeights() throws {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let region = try #require(mmap(nil, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
-        defer { munmap(region, 4 * page) }
-        #expect(mprotect(region + 3 * page, page, PROT_NONE) == 0)
-        for (m, n, k) in [(1, 37, 23), (2, 9, 41), (1, 3, 600), (1, 600, 3)] {
-            let count = n * k
-            let w = (region + 3 * page - count * 2).assumingMemoryBound(to: UInt16.self)
-            let x = FusedKernelTests.random(m * k, seed: UInt64(n))
-            w.update(from: Self.bits(FusedKernelTests.random(count, seed: UInt64(k))), count: count)
-            let nt = Self.products(kn: false, x, w, m: m, n: n, k: k)
-            Self.check(nt.fast, nt.reference, m, n, "NT at the page end m=\(m) n=\(n) k=\(k)")
-            let kn = Self.products(kn: true, x, w, m: m, n: n, k: k)
-            Self.check(kn.fast, kn.reference, m, n, "KN at the page end m=\(m) n=\(n) k=\(k)")
-        }
     }
 
     /// Per output: s = max |w| / 32767 and q = round(w / s) ties to even (the same float32
