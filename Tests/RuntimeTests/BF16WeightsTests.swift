@@ -26,9 +26,11 @@ struct BF16WeightsTests {
             let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
             let b = Self.bf16((0..<k * n).map { _ in Float.random(in: -1...1, using: &rng) })
             let wide = Self.widened(b)
-            for maxScratch in [1 << 22, 37] { // 37: slices of a few rows of B
+            for maxScratch in [1 << 22, 37] { // 37: slices of a few rows of B; the kernel path: 48-column blocks
+              for mode in [MatMulBLAS.Threading.pool, .kernel] {
                 var c = [Float](repeating: .nan, count: m * n)
-                MatMulBLAS.sgemmHalfB(m: m, n: n, k: k, a: a, lda: max(k, 1), b: b, c: &c, ldc: n, widen: lpc_bf16_to_f32_n, maxScratch: maxScratch)
+                MatMulBLAS.sgemmHalfB(m: m, n: n, k: k, a: a, lda: max(k, 1), b: b, c: &c, ldc: n, widen: lpc_bf16_to_f32_n, maxScratch: maxScratch,
+                                      mode: mode, kernelScratch: maxScratch)
                 var worst = 0.0
                 for i in 0..<m {
                     for j in 0..<n {
@@ -37,7 +39,8 @@ struct BF16WeightsTests {
                         worst = max(worst, abs(Double(c[i * n + j]) - sum) / (1e-5 + 1e-4 * abs(sum)))
                     }
                 }
-                #expect(worst <= 1, "KN m \(m) n \(n) k \(k) scratch \(maxScratch): worst \(worst)× tolerance")
+                #expect(worst <= 1, "KN m \(m) n \(n) k \(k) scratch \(maxScratch) \(mode): worst \(worst)× tolerance")
+              }
             }
             // NT: the same numbers read as w [n, k] (blocks of 256 rows: n = 300 takes two).
             var y = [Float](repeating: .nan, count: m * n)

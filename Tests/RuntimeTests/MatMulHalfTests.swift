@@ -11,14 +11,15 @@ struct MatMulHalfTests {
     @Test func matchesReferenceOnSweptShapes() {
         var rng = Xoshiro256(seed: 5)
         for (m, n, k) in [(1, 1, 1), (9, 7, 5), (16, 33, 64), (128, 40, 576), (3, 1, 17), (1, 100, 31), (20, 12, 0)] {
-            for maxScratch in [1 << 22, 37] { // 37: slices of a few rows of B
+            for maxScratch in [1 << 22, 37] { // 37: slices of a few rows of B; the kernel path: 48-column blocks
+              for mode in [MatMulBLAS.Threading.pool, .kernel] {
                 let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
                 let b = (0..<k * n).map { _ in Float16(Float.random(in: -1...1, using: &rng)) }
                 var c = [Float](repeating: .nan, count: m * n)
                 b.withUnsafeBufferPointer { bp in
                     bp.withMemoryRebound(to: UInt16.self) { bits in
                         MatMulBLAS.sgemmHalfB(m: m, n: n, k: k, a: a, lda: max(k, 1), b: bits.baseAddress!, c: &c,
-                                              ldc: n, maxScratch: maxScratch)
+                                              ldc: n, maxScratch: maxScratch, mode: mode, kernelScratch: maxScratch)
                     }
                 }
                 var worst = 0.0
@@ -29,7 +30,8 @@ struct MatMulHalfTests {
                         worst = max(worst, abs(Double(c[i * n + j]) - sum) / (1e-5 + 1e-4 * abs(sum)))
                     }
                 }
-                #expect(worst <= 1, "m \(m) n \(n) k \(k) scratch \(maxScratch): worst \(worst)× tolerance")
+                #expect(worst <= 1, "m \(m) n \(n) k \(k) scratch \(maxScratch) \(mode): worst \(worst)× tolerance")
+              }
             }
         }
     }

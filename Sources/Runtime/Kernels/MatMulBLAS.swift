@@ -153,6 +153,9 @@ enum MatMulBLAS {
     /// task's B strip passes; longer prompts are cut into row blocks of about this size.
     static let kernelRowBlock = 256
 
+    /// Floats of widened 16-bit weights per block on the `kernel` path (4 MiB).
+    static let kernelHalfScratch = 1 << 20
+
     /// Packed copies of A for the `kernel` path (reused: a fresh buffer per product would fault its pages in each time).
     static let packScratch = HalfScratch()
 
@@ -201,10 +204,30 @@ enum MatMulBLAS {
     /// reused scratch buffer, each slice one sgemm accumulating into C. Slices are 170–455 deep
     /// for SmolLM2's shapes, about OpenBLAS's own K blocking, so they cost little against one
     /// full-depth sgemm; 64-deep slices (the old code) ran sgemm far below its speed.
+    ///
+    /// With the `kernel` path (AVX-512) B is instead widened in full-depth column blocks of at most
+    /// `kernelScratch` floats, on the pool, and each block runs our pooled sgemm: f16/i16
+    /// prefill then runs at the f32 kernel's speed plus one widening pass over the weights.
     static func sgemmHalfB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<UInt16>,
-                           c: UnsafeMutablePointer<Float>, ldc: Int, widen: Widen = lpc_f16_to_f32, maxScratch: Int = 1 << 18) {
+                           c: UnsafeMutablePointer<Float>, ldc: Int, widen: Widen = lpc_f16_to_f32, maxScratch: Int = 1 << 18,
+                           mode: Threading = threading, kernelScratch: Int = kernelHalfScratch) {
         if m == 0 || n == 0 { return }
         if k == 0 { scale(c, rows: m, cols: n, ld: ldc, by: 0); return }
+        if mode == .kernel {
+            // Whole rows when they fit (SmolLM2: every product), else 48-column multiples (the kernel's tile width).
+            let fit = kernelScratch / k
+            let width = fit >= n ? n : max(48, fit / 48 * 48)
+            HalfScratch.shared.with(count: k * min(width, n)) { staging in // [k, cols] per block
+                for n0 in stride(from: 0, to: n, by: width) {
+                    let cols = min(width, n - n0)
+                    RuntimeThreads.parallelFor((k + 63) / 64) { task in
+                        for row in (task * 64)..<min(k, task * 64 + 64) { widen(b + row * n + n0, staging + row * cols, Int64(cols)) }
+                    }
+                    sgemmPooled(m: m, n: cols, k: k, a: a, lda: lda, b: staging, ldb: cols, c: c + n0, ldc: ldc, mode: .kernel)
+                }
+            }
+            return
+        }
         let depth = max(1, min(k, maxScratch / n))
         HalfScratch.shared.with(count: depth * n) { staging in
             var k0 = 0
