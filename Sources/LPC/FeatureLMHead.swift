@@ -95,7 +95,7 @@ public struct LMHeadTap: @unchecked Sendable {
             var transposed = constant.transposed
             if fused && node.opType == "MatMulNT" { transposed.toggle() }
             if fused && constant.tensor.dtype != .float32 {
-                throw .unsupportedWeight(node: node.displayName, reason: "the LM head weight is \(constant.tensor.dtype) (lpc optimize --weights f16); features need float32 — optimize without --weights f16")
+                throw .unsupportedWeight(node: node.displayName, reason: "the LM head weight is \(constant.tensor.dtype) (lpc optimize --weights f16/bf16/i16); features need float32 — optimize without --weights")
             }
             if node.opType == "Gemm" {
                 if node.int("transA") ?? 0 != 0 {
