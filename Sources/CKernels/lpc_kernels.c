@@ -312,41 +312,22 @@ static inline uint16_t float_to_half(float f) {
 static inline float bf16_to_float(uint16_t b) { return lpc_bf16_to_f32(b); }
 static inline float i16_to_float(uint16_t b) { return (float)(int16_t)b; }
 
-static void rows_f32_scalar(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t i = 0; i < m; i++) {
-            float s = 0;
-            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * w[r * k + j];
-            y[i * n + r] = s;
-        }
-}
+static inline float f32_identity(float v) { return v; }
 
-static void rows_f16_scalar(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t i = 0; i < m; i++) {
-            float s = 0;
-            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * half_to_float(w[r * k + j]);
-            y[i * n + r] = s;
-        }
+// Scalar fallbacks (no AVX2) over weights [n, k]: rows r0 ..< r1 of y, float sums.
+#define DEFINE_ROWS_SCALAR(NAME, WT, TOFN)                                                      \
+static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) { \
+    for (int64_t r = r0; r < r1; r++)                                                           \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            float s = 0;                                                                        \
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * TOFN(w[r * k + j]);              \
+            y[i * n + r] = s;                                                                   \
+        }                                                                                       \
 }
-
-static void rows_bf16_scalar(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t i = 0; i < m; i++) {
-            float s = 0;
-            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * bf16_to_float(w[r * k + j]);
-            y[i * n + r] = s;
-        }
-}
-
-static void rows_i16_scalar(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t i = 0; i < m; i++) {
-            float s = 0;
-            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * i16_to_float(w[r * k + j]);
-            y[i * n + r] = s;
-        }
-}
+DEFINE_ROWS_SCALAR(rows_f32_scalar, float, f32_identity)
+DEFINE_ROWS_SCALAR(rows_f16_scalar, uint16_t, half_to_float)
+DEFINE_ROWS_SCALAR(rows_bf16_scalar, uint16_t, bf16_to_float)
+DEFINE_ROWS_SCALAR(rows_i16_scalar, uint16_t, i16_to_float)
 
 #define DEFINE_ROWS256(NAME, WT, LOAD)                                                          \
 __attribute__((target("avx2,fma,f16c")))                                                        \
@@ -436,41 +417,20 @@ void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_
 void lpc_gemv_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_BF16); }
 void lpc_gemv_i16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_I16); }
 
-void lpc_gemv_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t r = 0; r < n; r++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * w[r * k + j];
-            y[i * n + r] = (float)s;
-        }
+// Reference twins over weights [n, k]: double sums.
+#define DEFINE_GEMV_REFERENCE(NAME, WT, TOFN)                                                   \
+void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k) {             \
+    for (int64_t i = 0; i < m; i++)                                                             \
+        for (int64_t r = 0; r < n; r++) {                                                       \
+            double s = 0;                                                                       \
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * TOFN(w[r * k + j]);      \
+            y[i * n + r] = (float)s;                                                            \
+        }                                                                                       \
 }
-
-void lpc_gemv_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t r = 0; r < n; r++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[r * k + j]);
-            y[i * n + r] = (float)s;
-        }
-}
-
-void lpc_gemv_i16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t r = 0; r < n; r++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * i16_to_float(w[r * k + j]);
-            y[i * n + r] = (float)s;
-        }
-}
-
-void lpc_gemv_bf16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t r = 0; r < n; r++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * bf16_to_float(w[r * k + j]);
-            y[i * n + r] = (float)s;
-        }
-}
+DEFINE_GEMV_REFERENCE(lpc_gemv_f32_reference, float, f32_identity)
+DEFINE_GEMV_REFERENCE(lpc_gemv_f16_reference, uint16_t, half_to_float)
+DEFINE_GEMV_REFERENCE(lpc_gemv_i16_reference, uint16_t, i16_to_float)
+DEFINE_GEMV_REFERENCE(lpc_gemv_bf16_reference, uint16_t, bf16_to_float)
 
 __attribute__((target("avx2,f16c")))
 static void f32_to_f16_f16c(const float *src, uint16_t *dst, int64_t n) {
@@ -636,7 +596,6 @@ static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, in
     }                                                                                           \
 }
 
-static inline float f32_identity(float v) { return v; }
 DEFINE_KN256(kn_f32_avx2, float, LOAD256_F32, f32_identity)
 DEFINE_KN256(kn_f16_avx2, uint16_t, LOAD256_F16, half_to_float)
 DEFINE_KN256(kn_bf16_avx2, uint16_t, LOAD256_BF16, bf16_to_float)
@@ -874,41 +833,20 @@ void lpc_gemv_kn_multi_i16(const float *x, const uint16_t *const *w, float *cons
     gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_I16);
 }
 
-void lpc_gemv_kn_f32_reference(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t c = 0; c < n; c++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * w[j * n + c];
-            y[i * n + c] = (float)s;
-        }
+// Reference twins over weights [k, n]: double sums.
+#define DEFINE_GEMV_KN_REFERENCE(NAME, WT, TOFN)                                                \
+void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k) {             \
+    for (int64_t i = 0; i < m; i++)                                                             \
+        for (int64_t c = 0; c < n; c++) {                                                       \
+            double s = 0;                                                                       \
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * TOFN(w[j * n + c]);      \
+            y[i * n + c] = (float)s;                                                            \
+        }                                                                                       \
 }
-
-void lpc_gemv_kn_f16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t c = 0; c < n; c++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * half_to_float(w[j * n + c]);
-            y[i * n + c] = (float)s;
-        }
-}
-
-void lpc_gemv_kn_i16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t c = 0; c < n; c++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * i16_to_float(w[j * n + c]);
-            y[i * n + c] = (float)s;
-        }
-}
-
-void lpc_gemv_kn_bf16_reference(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t c = 0; c < n; c++) {
-            double s = 0;
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * bf16_to_float(w[j * n + c]);
-            y[i * n + c] = (float)s;
-        }
-}
+DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f32_reference, float, f32_identity)
+DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f16_reference, uint16_t, half_to_float)
+DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_i16_reference, uint16_t, i16_to_float)
+DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_bf16_reference, uint16_t, bf16_to_float)
 
 // MARK: - Bandwidth probe
 

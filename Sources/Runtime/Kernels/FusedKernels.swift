@@ -261,10 +261,8 @@ enum FusedKernels {
         }
         guard n > 0 else { return }
         let rows = y.count / n, py = y.pointer(Float.self), ps = scales.pointer(Float.self)
-        for r in 0..<rows {
-            let row = py + r * n
-            for j in 0..<n { row[j] *= ps[j] }
-        }
+        // The RMSNorm weight kernel with a factor of 1: scales[j] · (y[j] · 1), the same bits as y[j] · scales[j].
+        for r in 0..<rows { lpc_scale_by_weight_row(py + r * n, ps, 1, py + r * n, Int64(n)) }
     }
 
     // MARK: MatMulKNGroup
