@@ -1,6 +1,8 @@
 #include "lpc_kernels.h"
 #include "lpc_bf16_lmhead.h"
 #include "gemv_half.h"
+#include "f24_simd.h"
+#include "gemv_f24.h"
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
@@ -223,8 +225,10 @@ static inline float hsum256(__m256 v) {
 #define LOAD256_I16(p) _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(p))))
 
 // Weight storage of a gemv: the element type behind `const void *w`.
-enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_I16 = 3 }; // WT_I16: int16 bits, unscaled
-static inline int64_t weight_size(int wt) { return wt == WT_F32 ? 4 : 2; }
+enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_I16 = 3, WT_F24 = 4 }; // WT_I16: int16 bits, unscaled
+static inline int64_t weight_size(int wt) { return wt == WT_F32 ? 4 : wt == WT_F24 ? 3 : 2; }
+// f24 products split into tasks exactly as float32 ones do, so their sums are the same bits.
+static inline int64_t split_size(int wt) { return wt == WT_F24 ? 4 : weight_size(wt); }
 
 // Four weight rows at a time against one x row: four independent streams.
 #define DEFINE_ROWS512(NAME, WT, LOAD, MLOAD, ATTR)                                               \
@@ -575,6 +579,7 @@ DEFINE_KN512(kn_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((tar
 DEFINE_KN512(kn_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 DEFINE_KN512(kn_bf16_avx512, uint16_t, LOAD512_BF16, MLOAD512_BF16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 DEFINE_KN512(kn_i16_avx512, uint16_t, LOAD512_I16, MLOAD512_I16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+DEFINE_KN512(kn_f24_avx512, lpc_f24, LOAD512_F24, MLOAD512_F24, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 
 #define DEFINE_KN256(NAME, WT, LOAD, TOFN)                                                       \
 __attribute__((target("avx2,fma,f16c")))                                                        \
@@ -615,6 +620,7 @@ DEFINE_KN_SCALAR(kn_f32_scalar, float, f32_identity)
 DEFINE_KN_SCALAR(kn_f16_scalar, uint16_t, half_to_float)
 DEFINE_KN_SCALAR(kn_bf16_scalar, uint16_t, bf16_to_float)
 DEFINE_KN_SCALAR(kn_i16_scalar, uint16_t, i16_to_float)
+DEFINE_KN_SCALAR(kn_f24_scalar, lpc_f24, lpc_f24_to_f32)
 
 // K-split: task s of S owns weight rows [k·s/S, k·(s+1)/S), a contiguous block of memory, and
 // writes its partial y[m, n] into its own scratch row; the caller sums the S partials. Four
@@ -668,6 +674,7 @@ ATTR static void NAME(const float *x, const WT *w, float *part, int64_t m, int64
 }
 
 DEFINE_KSPLIT512(ksplit_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((target("avx512f"))))
+// f24 weights use lpc_ksplit4_f24_avx512 (lpc_gemv_f24.c: this arithmetic, with prefetching).
 // 16-bit weights use lpc_ksplit8_*_avx512 (lpc_gemv_half.c: eight rows per pass, prefetching).
 
 // Several products sharing x (Q/K/V, gate/up) in one parallel region: part p has weights w[p]
@@ -699,13 +706,14 @@ static void kn_multi_task(void *ctx, int64_t t) {
         if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
         else if (j->wt == WT_BF16) lpc_ksplit8_bf16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
         else if (j->wt == WT_I16) lpc_ksplit8_i16_avx512(j->x, (const uint16_t *)j->w[p], part, j->m, n, j->k, r0, r1);
+        else if (j->wt == WT_F24) lpc_ksplit4_f24_avx512(j->x, (const lpc_f24 *)j->w[p], part, j->m, n, j->k, r0, r1);
         else ksplit_f32_avx512(j->x, (const float *)j->w[p], part, j->m, n, j->k, r0, r1);
         return;
     }
     int64_t c0 = s * j->chunk[p], c1 = c0 + j->chunk[p];
     if (c1 > n) c1 = n;
     if (c0 >= c1) return;
-    if (level == 3 && j->wt != WT_F32 && c0 == 0 && c1 == n) {
+    if (level == 3 && j->wt != WT_F32 && j->wt != WT_F24 && c0 == 0 && c1 == n) {
         // One task for the whole product (a small part, e.g. K or V): the 8-row kernel writes y
         // directly; the column-band kernel would load and store y once per weight row.
         if (j->wt == WT_F16) lpc_ksplit8_f16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, 0, j->k);
@@ -725,6 +733,10 @@ static void kn_multi_task(void *ctx, int64_t t) {
         if (level == 3) kn_i16_avx512(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_i16_avx2(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else kn_i16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+    } else if (j->wt == WT_F24) {
+        // No AVX2 kernel: f24 storage is chosen only with AVX-512 (lpc_f24_supported).
+        if (level == 3) kn_f24_avx512(j->x, (const lpc_f24 *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else kn_f24_scalar(j->x, (const lpc_f24 *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
     } else {
         if (level == 3) kn_f32_avx512(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
@@ -759,9 +771,9 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
     memset(&job, 0, sizeof job);
     job.x = x; job.m = m; job.k = k; job.parts = parts; job.wt = wt;
     int threads = pool_threads;
-    int ksplit = lpc_simd_level() == 3;
+    int ksplit = lpc_simd_level() == 3 && (wt != WT_F24 || lpc_f24_supported()); // the f24 K-split needs VBMI
     int64_t total_bytes = 0;
-    for (int p = 0; p < parts; p++) total_bytes += n[p] * k * weight_size(wt);
+    for (int p = 0; p < parts; p++) total_bytes += n[p] * k * split_size(wt);
     size_t scratch_floats = 0;
     int64_t tasks = 0;
     for (int p = 0; p < parts; p++) {
@@ -769,7 +781,7 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
         job.first[p] = tasks;
         if (n[p] <= 0) { job.chunk[p] = 1; continue; }
         if (k <= 0) { memset(y[p], 0, (size_t)(m * n[p]) * sizeof(float)); job.chunk[p] = 1; continue; }
-        int64_t bytes = n[p] * k * weight_size(wt);
+        int64_t bytes = n[p] * k * split_size(wt);
         // About two tasks per thread for the whole job, each part's count in proportion to its
         // bytes, rounded to nearest (at least one): tasks of near-equal size. Rounding up gave
         // Q/K/V 3 + 1 + 1 equal tasks, so one of two threads did three (measured: the Q/K/V
@@ -779,7 +791,7 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
         if (ksplit && n[p] <= KSPLIT_MAX_N && want > 1) {
             int64_t chunk = (k + want - 1) / want;
             // Whole passes of the kernel: four rows (f32), eight (16-bit weights).
-            int64_t rows_per_pass = wt == WT_F32 ? 4 : 8;
+            int64_t rows_per_pass = wt == WT_F32 || wt == WT_F24 ? 4 : 8;
             chunk = (chunk + rows_per_pass - 1) / rows_per_pass * rows_per_pass;
             job.chunk[p] = chunk;
             int64_t splits = (k + chunk - 1) / chunk;
@@ -832,6 +844,10 @@ void lpc_gemv_kn_i16(const float *x, const uint16_t *w, float *y, int64_t m, int
 void lpc_gemv_kn_multi_i16(const float *x, const uint16_t *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
     gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_I16);
 }
+void lpc_gemv_kn_f24(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k) { gemv_kn(x, w, y, m, n, k, WT_F24); }
+void lpc_gemv_kn_multi_f24(const float *x, const lpc_f24 *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k) {
+    gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_F24);
+}
 
 // Reference twins over weights [k, n]: double sums.
 #define DEFINE_GEMV_KN_REFERENCE(NAME, WT, TOFN)                                                \
@@ -847,6 +863,7 @@ DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f32_reference, float, f32_identity)
 DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f16_reference, uint16_t, half_to_float)
 DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_i16_reference, uint16_t, i16_to_float)
 DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_bf16_reference, uint16_t, bf16_to_float)
+DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f24_reference, lpc_f24, lpc_f24_to_f32)
 
 // MARK: - Bandwidth probe
 

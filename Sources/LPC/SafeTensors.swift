@@ -41,6 +41,7 @@ public enum SafeTensors {
         case .int16: "I16"
         case .uint8: "U8"
         case .bool: "BOOL"
+        case .float24: "F24" // weight storage only, never saved; not a safetensors type (reading it back fails)
         }
     }
 

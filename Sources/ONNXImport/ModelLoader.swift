@@ -196,6 +196,6 @@ struct GraphBuilder {
                 }
             }
         }
-        return ValueInfo(name: name, dtype: DType(rawValue: elementType), declaredType: elementType, shape: shape)
+        return ValueInfo(name: name, dtype: DType(onnx: elementType), declaredType: elementType, shape: shape)
     }
 }

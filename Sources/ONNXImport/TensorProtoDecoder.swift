@@ -22,7 +22,7 @@ final class TensorProtoDecoder {
         let name = p.name.map { String(cString: $0) } ?? fallbackName
         func fail(_ reason: String) -> ONNXImportError { .invalidTensor(tensor: name, reason: reason) }
 
-        guard let dtype = DType(rawValue: p.data_type) else {
+        guard let dtype = DType(onnx: p.data_type) else {
             throw fail("data type \(DType.onnxName(p.data_type)) is not supported (supported: \(DType.allCases.map(\.description).joined(separator: ", ")))")
         }
         var shape: [Int] = []
@@ -75,6 +75,9 @@ final class TensorProtoDecoder {
         case .int64:
             guard p.n_int64_data == elements else { throw fail("int64_data", p.n_int64_data) }
             if elements > 0 { tensor.raw.copyMemory(from: p.int64_data, byteCount: elements * 8) }
+        case .float24:
+            // Unreachable: DType(onnx:) never gives our storage-only type.
+            throw .invalidTensor(tensor: name, reason: "float24 is not an ONNX data type")
         case .int32, .int8, .int16, .uint8, .bool, .float16, .bfloat16:
             // ONNX stores these one per int32_data entry; 16-bit floats as their bit patterns.
             guard p.n_int32_data == elements else { throw fail("int32_data", p.n_int32_data) }

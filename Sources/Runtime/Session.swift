@@ -25,11 +25,12 @@ public struct SessionOptions: Sendable {
     }
 }
 
-/// Weight storage for `--weights`: float32 as exported; IEEE float16 or bfloat16 (round to
+/// Weight storage for `--weights`: float32 as exported; f24, the same float32 values in 3 bytes
+/// where that is exact (else float32; see `F24Packing`); IEEE float16 or bfloat16 (round to
 /// nearest even); or i16, symmetric 16-bit integers with one float32 scale per output (same bytes
 /// as f16, about 5× less rounding error on SmolLM2: see `WeightConversion`).
 public enum WeightStorage: String, Sendable, CaseIterable {
-    case f32, f16, bf16, i16
+    case f32, f24, f16, bf16, i16
 }
 
 /// Runs a verified graph. Create once per model; `run` may be called many times (not concurrently).

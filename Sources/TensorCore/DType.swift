@@ -11,12 +11,16 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case float16 = 10
     case float64 = 11
     case bfloat16 = 16
+    /// Only as weight storage, never in an ONNX file (its code is not an ONNX one): a float32
+    /// without its low byte, 3 bytes (CKernels' lpc_f24), for weights whose low byte is zero.
+    case float24 = 1024
 
     /// Bytes per element.
     public var size: Int {
         switch self {
         case .uint8, .int8, .bool: 1
         case .float16, .bfloat16, .int16: 2
+        case .float24: 3
         case .float32, .int32: 4
         case .int64, .float64: 8
         }
@@ -48,12 +52,20 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .float16: "float16"
         case .float64: "float64"
         case .bfloat16: "bfloat16"
+        case .float24: "float24"
         }
+    }
+
+    /// The type of an ONNX `TensorProto.DataType` code (nil for codes we do not support and for
+    /// our own storage-only codes, which no ONNX file may use).
+    public init?(onnx code: Int32) {
+        guard let known = DType(rawValue: code), known != .float24 else { return nil }
+        self = known
     }
 
     /// The ONNX name of a data type code, including the ones we do not support, for error messages.
     public static func onnxName(_ code: Int32) -> String {
-        if let known = DType(rawValue: code) { return known.description }
+        if let known = DType(onnx: code) { return known.description }
         let names: [Int32: String] = [
             0: "undefined", 4: "uint16", 5: "int16", 8: "string", 12: "uint32", 13: "uint64",
             14: "complex64", 15: "complex128", 17: "float8e4m3fn", 18: "float8e4m3fnuz",

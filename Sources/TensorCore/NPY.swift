@@ -15,7 +15,7 @@ public enum NPY {
         case .int16: "<i2"
         case .uint8: "|u1"
         case .bool: "|b1"
-        case .bfloat16: nil
+        case .bfloat16, .float24: nil
         }
     }
 

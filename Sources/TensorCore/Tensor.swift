@@ -106,6 +106,7 @@ extension Tensor {
         case .int16: buffer(Int16.self).map(Double.init)
         case .uint8: buffer(UInt8.self).map(Double.init)
         case .bool: buffer(Bool.self).map { $0 ? 1 : 0 }
+        case .float24: buffer(Float24.self).map { Double($0.float) }
         }
     }
 
@@ -136,6 +137,7 @@ extension Float: TensorElement { public static var dtype: DType { .float32 } }
 extension Double: TensorElement { public static var dtype: DType { .float64 } }
 extension Float16: TensorElement { public static var dtype: DType { .float16 } }
 extension BFloat16: TensorElement { public static var dtype: DType { .bfloat16 } }
+extension Float24: TensorElement { public static var dtype: DType { .float24 } }
 extension Int64: TensorElement { public static var dtype: DType { .int64 } }
 extension Int32: TensorElement { public static var dtype: DType { .int32 } }
 extension Int8: TensorElement { public static var dtype: DType { .int8 } }
@@ -161,4 +163,20 @@ public struct BFloat16: Sendable, Equatable {
     }
 
     public var float: Float { Float(bitPattern: UInt32(bits) << 16) }
+}
+
+/// A float32 without its low byte (bytes 1–3 of the little-endian float32; CKernels' lpc_f24):
+/// exact for weights whose low 8 mantissa bits are zero.
+public struct Float24: Sendable, Equatable {
+    public var byte1: UInt8, byte2: UInt8, byte3: UInt8 // the float32's bytes 1–3 (byte 0 dropped)
+
+    /// Drops the low byte (truncates: exact only when it is zero, which the caller checks).
+    public init(truncating value: Float) {
+        let word = value.bitPattern
+        byte1 = UInt8(truncatingIfNeeded: word >> 8)
+        byte2 = UInt8(truncatingIfNeeded: word >> 16)
+        byte3 = UInt8(truncatingIfNeeded: word >> 24)
+    }
+
+    public var float: Float { Float(bitPattern: UInt32(byte1) << 8 | UInt32(byte2) << 16 | UInt32(byte3) << 24) }
 }

@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
-    @Option(help: "Weight storage: f32 (as exported), f16, bf16 or i16 (converted once at load; i16: int16 with a float32 scale per output, the closest to f32 at 2 bytes a weight).")
+    @Option(help: "Weight storage: f32 (as exported), f24 (the same float32 values in 3 bytes where exact, else f32), f16, bf16 or i16 (converted once at load; i16: int16 with a float32 scale per output, the closest to f32 at 2 bytes a weight).")
     var weights: WeightStorage = .f32
 
     @Flag(help: "Run the graph as exported, without optimization passes.")

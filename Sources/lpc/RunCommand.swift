@@ -23,6 +23,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated output names to write (default: every graph output).")
     var outputs: String?
 
+    @Option(help: "Weight storage: f32 (as exported), f24 (the same float32 values in 3 bytes where exact, else f32), f16, bf16 or i16 (converted once at load).")
+    var weights: WeightStorage = .f32
+
     func validate() throws {
         for input in inputs where !input.contains("=") || input.hasPrefix("=") || input.hasSuffix("=") {
             throw ValidationError("--input '\(input)' must look like NAME=FILE.npy")
@@ -32,7 +35,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         do {
             let loaded = try ONNXLoader.load(path: model)
-            let session = try Session(graph: loaded.graph)
+            let session = try Session(graph: loaded.graph, options: SessionOptions(weightStorage: weights))
             var feeds: [String: Tensor] = [:]
             for input in inputs {
                 let parts = input.split(separator: "=", maxSplits: 1).map(String.init)

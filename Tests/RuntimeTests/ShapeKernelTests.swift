@@ -43,6 +43,7 @@ enum ShapeHarness {
         case .float64: return Tensor((0..<n).map { Double($0) }, shape: shape)
         case .float16: return Tensor((0..<n).map { Float16(Float($0 % 2048)) }, shape: shape)
         case .bfloat16: return Tensor((0..<n).map { BFloat16(Float($0 % 256)) }, shape: shape)
+        case .float24: return Tensor((0..<n).map { Float24(truncating: Float($0 % 65536)) }, shape: shape)
         case .int64: return Tensor((0..<n).map { Int64($0) }, shape: shape)
         case .int32: return Tensor((0..<n).map { Int32($0) }, shape: shape)
         case .int8: return Tensor((0..<n).map { Int8(truncatingIfNeeded: $0) }, shape: shape)

@@ -79,5 +79,6 @@ const char *lpc_tune_openblas(void);
 
 #include "lpc_attention.h"
 #include "lpc_elementwise.h"
+#include "lpc_f24.h"
 
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import TensorCore
 
 /// Cast and CastLike, and the dtype conversions other kernels reuse (half precision is computed
@@ -9,7 +10,7 @@ enum CastKernels {
         table["Cast"] = { ctx in
             let x = try ctx.input(0)
             guard let code = ctx.node.int("to") else { throw KernelError("Cast needs the 'to' attribute") }
-            guard let to = DType(rawValue: Int32(truncatingIfNeeded: code)), Int(to.rawValue) == code else {
+            guard let to = DType(onnx: Int32(truncatingIfNeeded: code)), Int(to.rawValue) == code else {
                 throw KernelError("Cast to \(DType.onnxName(Int32(truncatingIfNeeded: code))) is not supported")
             }
             return [Conversion.convert(x, to: to)]
@@ -53,6 +54,14 @@ extension Float16: CastElement {
     static func make(int: Int64) -> Float16 { Float16(int) }
     static func make(bool: Bool) -> Float16 { bool ? 1 : 0 }
     @inline(__always) func cast<D: CastElement>(to: D.Type) -> D { D.make(double: Double(self)) }
+}
+
+/// Only weight storage is ever float24; a cast to it truncates (exact when the low byte is zero).
+extension Float24: CastElement {
+    static func make(double: Double) -> Float24 { Float24(truncating: Float(double)) }
+    static func make(int: Int64) -> Float24 { Float24(truncating: Float(int)) }
+    static func make(bool: Bool) -> Float24 { Float24(truncating: bool ? 1 : 0) }
+    @inline(__always) func cast<D: CastElement>(to: D.Type) -> D { D.make(double: Double(float)) }
 }
 
 extension BFloat16: CastElement {
@@ -126,6 +135,10 @@ enum Conversion {
         case (.float32, .float16): return ElementwiseLoops.unary(x, Float.self, Float16.self) { Float16($0) }
         case (.bfloat16, .float32): return ElementwiseLoops.unary(x, BFloat16.self, Float.self) { $0.float }
         case (.float32, .bfloat16): return ElementwiseLoops.unary(x, Float.self, BFloat16.self) { BFloat16($0) }
+        case (.float24, .float32):
+            let wide = Tensor(uninitialized: .float32, shape: x.shape)
+            lpc_f24_to_f32_n(x.raw.assumingMemoryBound(to: lpc_f24.self), wide.pointer(Float.self), Int64(x.count))
+            return wide
         default: break
         }
         switch x.dtype {
@@ -133,6 +146,7 @@ enum Conversion {
         case .float64: return convert(x, from: Double.self, to: dtype)
         case .float16: return convert(x, from: Float16.self, to: dtype)
         case .bfloat16: return convert(x, from: BFloat16.self, to: dtype)
+        case .float24: return convert(x, from: Float24.self, to: dtype)
         case .int64: return convert(x, from: Int64.self, to: dtype)
         case .int32: return convert(x, from: Int32.self, to: dtype)
         case .int8: return convert(x, from: Int8.self, to: dtype)
@@ -148,6 +162,7 @@ enum Conversion {
         case .float64: return loop(x, S.self, Double.self)
         case .float16: return loop(x, S.self, Float16.self)
         case .bfloat16: return loop(x, S.self, BFloat16.self)
+        case .float24: return loop(x, S.self, Float24.self)
         case .int64: return loop(x, S.self, Int64.self)
         case .int32: return loop(x, S.self, Int32.self)
         case .int8: return loop(x, S.self, Int8.self)

@@ -41,7 +41,7 @@ enum Arithmetic {
             if case .add = op, a.shape == b.shape { return addSameShape(a, b) }
             return try floating(op, a, b, Float.self)
         case .float64: return try floating(op, a, b, Double.self)
-        case .float16, .bfloat16:
+        case .float16, .bfloat16, .float24:
             let wide = try floating(op, Conversion.convert(a, to: .float32), Conversion.convert(b, to: .float32), Float.self)
             return Conversion.convert(wide, to: a.dtype)
         case .int64: return try integer(op, a, b, Int64.self)

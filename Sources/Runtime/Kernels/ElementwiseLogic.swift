@@ -19,7 +19,7 @@ enum Logic {
         case .float32: return try compare(op, a, b, Float.self)
         case .float64: return try compare(op, a, b, Double.self)
         // Half values are exact in float32, so comparing there is exact.
-        case .float16, .bfloat16:
+        case .float16, .bfloat16, .float24:
             return try compare(op, Conversion.convert(a, to: .float32), Conversion.convert(b, to: .float32), Float.self)
         case .int64: return try compare(op, a, b, Int64.self)
         case .int32: return try compare(op, a, b, Int32.self)

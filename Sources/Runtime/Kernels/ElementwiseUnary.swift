@@ -43,7 +43,7 @@ enum Unary {
         switch x.dtype {
         case .float32: return signedFloat(op, x, Float.self)
         case .float64: return signedFloat(op, x, Double.self)
-        case .float16, .bfloat16: return Conversion.convert(signedFloat(op, Conversion.convert(x, to: .float32), Float.self), to: x.dtype)
+        case .float16, .bfloat16, .float24: return Conversion.convert(signedFloat(op, Conversion.convert(x, to: .float32), Float.self), to: x.dtype)
         case .int64: return signedInteger(op, x, Int64.self)
         case .int32: return signedInteger(op, x, Int32.self)
         case .int8: return signedInteger(op, x, Int8.self)

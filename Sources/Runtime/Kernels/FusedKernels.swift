@@ -199,7 +199,7 @@ enum FusedKernels {
 
     // MARK: MatMulKN
 
-    /// y[..., N] = x[..., K] · W[K, N] (a MatMul with constant 2-D weights; f16 and bf16 weights allowed).
+    /// y[..., N] = x[..., K] · W[K, N] (a MatMul with constant 2-D weights; f16, bf16, i16 and f24 weights allowed).
     static func matMulKN(_ x: Tensor, _ w: Tensor) throws(KernelError) -> Tensor {
         guard x.dtype == .float32, w.rank == 2, x.rank >= 1, let k = x.shape.last, w.shape[0] == k else {
             throw KernelError("MatMul needs float32 x[..., K] and W[K, N]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
@@ -241,8 +241,15 @@ enum FusedKernels {
             } else {
                 MatMulBLAS.sgemmHalfB(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1), widen: lpc_i16_to_f32_n)
             }
+        case .float24: // `--weights f24`: exact float32 values in 3 bytes; the same sums as float32
+            let pw = w.raw.assumingMemoryBound(to: lpc_f24.self)
+            if rows <= Gemv.maxRows {
+                lpc_gemv_kn_f24(px, pw, py, Int64(rows), Int64(n), Int64(k))
+            } else {
+                MatMulBLAS.sgemmF24B(m: rows, n: n, k: k, a: px, lda: max(k, 1), b: pw, c: py, ldc: max(n, 1))
+            }
         default:
-            throw KernelError("MatMul weights must be float32, float16, bfloat16 or int16, got \(w.dtype)")
+            throw KernelError("MatMul weights must be float32, float16, bfloat16, int16 or float24, got \(w.dtype)")
         }
         return result
     }
@@ -289,8 +296,8 @@ enum FusedKernels {
     static func matMulKNGroup(_ x: Tensor, _ weights: [Tensor]) throws(KernelError) -> [Tensor] {
         guard x.dtype == .float32, x.rank >= 1, let k = x.shape.last, let first = weights.first,
               weights.allSatisfy({ $0.rank == 2 && $0.shape[0] == k && $0.dtype == first.dtype }),
-              [.float32, .float16, .bfloat16, .int16].contains(first.dtype) else {
-            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16, bfloat16 or int16); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
+              [.float32, .float16, .bfloat16, .int16, .float24].contains(first.dtype) else {
+            throw KernelError("MatMulKNGroup needs float32 x[..., K] and weights [K, N] of one dtype (float32, float16, bfloat16, int16 or float24); got \(x.dtype)\(x.shape) and \(weights.map { "\($0.dtype)\($0.shape)" })")
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
         guard rows <= Gemv.maxRows else {
@@ -312,6 +319,9 @@ enum FusedKernels {
         if first.dtype == .float32 {
             let pointers: [UnsafePointer<Float>?] = weights.map { UnsafePointer($0.pointer(Float.self)) }
             lpc_gemv_kn_multi_f32(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
+        } else if first.dtype == .float24 {
+            let pointers: [UnsafePointer<lpc_f24>?] = weights.map { UnsafePointer($0.raw.assumingMemoryBound(to: lpc_f24.self)) }
+            lpc_gemv_kn_multi_f24(x.pointer(Float.self), pointers, outputs, sizes, Int64(weights.count), Int64(rows), Int64(k))
         } else {
             let pointers: [UnsafePointer<UInt16>?] = weights.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt16.self)) }
             if first.dtype == .float16 {
@@ -339,9 +349,9 @@ enum FusedKernels {
     /// out; prefill rows run each part's column strips in one pool run, reading W in place with its
     /// full row stride (a column window of W per part).
     static func matMulKNSideBySide(_ x: Tensor, _ w: Tensor, splits: [Int]) throws(KernelError) -> [Tensor] {
-        guard x.dtype == .float32, w.dtype == .float32, x.rank >= 1, w.rank == 2, let k = x.shape.last, w.shape[0] == k,
-              splits.allSatisfy({ $0 >= 0 }), splits.reduce(0, +) == w.shape[1] else {
-            throw KernelError("MatMulKNGroup with splits \(splits) needs float32 x[..., K] and one float32 weight [K, sum of splits]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
+        guard x.dtype == .float32, w.dtype == .float32 || w.dtype == .float24, x.rank >= 1, w.rank == 2, let k = x.shape.last,
+              w.shape[0] == k, splits.allSatisfy({ $0 >= 0 }), splits.reduce(0, +) == w.shape[1] else {
+            throw KernelError("MatMulKNGroup with splits \(splits) needs float32 x[..., K] and one float32 or float24 weight [K, sum of splits]; got \(x.dtype)\(x.shape) and \(w.dtype)\(w.shape)")
         }
         let width = w.shape[1]
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
@@ -360,12 +370,25 @@ enum FusedKernels {
             }
             return results
         }
-        let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
-            guard splits[p] > 0 else { return nil }
-            return MatMulBLAS.PooledProduct(b: UnsafePointer(w.pointer(Float.self) + pair.1), ldb: width, n: splits[p],
-                                            c: pair.0.pointer(Float.self), ldc: splits[p])
+        func run(_ b: UnsafePointer<Float>) {
+            let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
+                guard splits[p] > 0 else { return nil }
+                return MatMulBLAS.PooledProduct(b: b + pair.1, ldb: width, n: splits[p], c: pair.0.pointer(Float.self), ldc: splits[p])
+            }
+            MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
         }
-        MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
+        if w.dtype == .float32 {
+            run(w.pointer(Float.self))
+        } else { // f24 (F24Packing): widened once per call into the reused scratch, then the same products
+            let packed = w.raw.assumingMemoryBound(to: lpc_f24.self)
+            HalfScratch.shared.with(count: w.count) { wide in
+                RuntimeThreads.parallelFor((k + 63) / 64) { task in
+                    let r0 = task * 64, r1 = min(k, r0 + 64)
+                    lpc_f24_to_f32_n(packed + r0 * width, wide + r0 * width, Int64((r1 - r0) * width))
+                }
+                run(wide)
+            }
+        }
         return results
     }
 

@@ -198,6 +198,14 @@ enum MatMulBLAS {
     /// (bfloat16, exact: a bfloat16 is a float32's high half).
     typealias Widen = @convention(c) (UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int64) -> Void
 
+    /// `sgemmHalfB` for f24 weights (`lpc_f24`, exact widening): the same float32 products as
+    /// `sgemmPooled` on the float32 weights, bit for bit, since our sgemm sums each element in k order.
+    static func sgemmF24B(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<lpc_f24>,
+                          c: UnsafeMutablePointer<Float>, ldc: Int) {
+        widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc,
+                            widenRow: { row, n0, cols, out in lpc_f24_to_f32_n(b + row * n + n0, out, Int64(cols)) })
+    }
+
     /// C[m,n] = A[m,k] · B[k,n] with B stored as 16-bit bit patterns (row-major, ldb = n; float16
     /// unless `widen` says otherwise): B is widened in slices of rows of at most `maxScratch`
     /// floats (1 MiB: stays in L2 between the conversion and the sgemm that reads it) into a
@@ -214,18 +222,8 @@ enum MatMulBLAS {
         if m == 0 || n == 0 { return }
         if k == 0 { scale(c, rows: m, cols: n, ld: ldc, by: 0); return }
         if mode == .kernel {
-            // Whole rows when they fit (SmolLM2: every product), else 48-column multiples (the kernel's tile width).
-            let fit = kernelScratch / k
-            let width = fit >= n ? n : max(48, fit / 48 * 48)
-            HalfScratch.shared.with(count: k * min(width, n)) { staging in // [k, cols] per block
-                for n0 in stride(from: 0, to: n, by: width) {
-                    let cols = min(width, n - n0)
-                    RuntimeThreads.parallelFor((k + 63) / 64) { task in
-                        for row in (task * 64)..<min(k, task * 64 + 64) { widen(b + row * n + n0, staging + row * cols, Int64(cols)) }
-                    }
-                    sgemmPooled(m: m, n: cols, k: k, a: a, lda: lda, b: staging, ldb: cols, c: c + n0, ldc: ldc, mode: .kernel)
-                }
-            }
+            widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, maxFloats: kernelScratch, mode: .kernel,
+                                widenRow: { row, n0, cols, out in widen(b + row * n + n0, out, Int64(cols)) })
             return
         }
         let depth = max(1, min(k, maxScratch / n))
@@ -236,6 +234,29 @@ enum MatMulBLAS {
                 widen(b + k0 * n, staging, Int64(slice * n))
                 sgemm(m: m, n: n, k: slice, a: a + k0, lda: lda, b: staging, ldb: n, beta: k0 == 0 ? 0 : 1, c: c, ldc: ldc)
                 k0 += slice
+            }
+        }
+    }
+
+    /// C[m, n] = A[m, k] · B[k, n] with B widened to float32 in full-depth column blocks of at most
+    /// `maxFloats` (whole rows when they fit, as for every SmolLM2 product; else 48-column
+    /// multiples, the kernel's tile width) on the pool, each block one pooled sgemm.
+    /// `widenRow(row, n0, cols, out)` writes B[row, n0..<n0+cols] to out.
+    private static func widenedColumnBlocks(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                            c: UnsafeMutablePointer<Float>, ldc: Int, maxFloats: Int = kernelHalfScratch,
+                                            mode: Threading = threading,
+                                            widenRow: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        if m == 0 || n == 0 { return }
+        if k == 0 { scale(c, rows: m, cols: n, ld: ldc, by: 0); return }
+        let fit = maxFloats / k
+        let width = fit >= n ? n : max(48, fit / 48 * 48)
+        HalfScratch.shared.with(count: k * min(width, n)) { staging in // [k, cols] per block
+            for n0 in stride(from: 0, to: n, by: width) {
+                let cols = min(width, n - n0)
+                RuntimeThreads.parallelFor((k + 63) / 64) { task in
+                    for row in (task * 64)..<min(k, task * 64 + 64) { widenRow(row, n0, cols, staging + row * cols) }
+                }
+                sgemmPooled(m: m, n: cols, k: k, a: a, lda: lda, b: staging, ldb: cols, c: c + n0, ldc: ldc, mode: mode)
             }
         }
     }

@@ -22,7 +22,7 @@ enum CumulativeSum {
         switch x.dtype {
         case .float32: return layout.scan(x, Float.self, +)
         case .float64: return layout.scan(x, Double.self, +)
-        case .float16, .bfloat16:
+        case .float16, .bfloat16, .float24:
             return Conversion.convert(layout.scan(Conversion.convert(x, to: .float32), Float.self, +), to: x.dtype)
         case .int64: return layout.scan(x, Int64.self, &+)
         case .int32: return layout.scan(x, Int32.self, &+)

@@ -60,7 +60,7 @@ enum Reduction {
         switch x.dtype {
         case .float32: result = floating(op, x, plan, Float.self)
         case .float64: result = floating(op, x, plan, Double.self)
-        case .float16, .bfloat16:
+        case .float16, .bfloat16, .float24:
             result = Conversion.convert(floating(op, Conversion.convert(x, to: .float32), plan, Float.self), to: x.dtype)
         case .int64: result = try integer(op, x, plan, Int64.self)
         case .int32: result = try integer(op, x, plan, Int32.self)

@@ -61,7 +61,7 @@ enum ScatterKernels {
         case .int8: reduceInteger(Int8.self, result, updates, offsets, sliceElements, reduction)
         case .int16: reduceInteger(Int16.self, result, updates, offsets, sliceElements, reduction)
         case .uint8: reduceInteger(UInt8.self, result, updates, offsets, sliceElements, reduction)
-        case .bfloat16, .bool:
+        case .bfloat16, .float24, .bool:
             throw KernelError("ScatterND reduction '\(reductionName)' does not support dtype \(data.dtype)")
         }
         return [result]

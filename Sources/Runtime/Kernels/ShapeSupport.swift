@@ -103,6 +103,7 @@ enum ShapeSupport {
         case .float64: return Tensor(scalar: value)
         case .float16: return Tensor(scalar: Float16(Float(value)))
         case .bfloat16: return Tensor(scalar: BFloat16(Float(value)))
+        case .float24: return Tensor(scalar: Float24(truncating: Float(value)))
         case .int64: return Tensor(scalar: Int64(clamping: saturatingInt(value)))
         case .int32: return Tensor(scalar: Int32(clamping: saturatingInt(value)))
         case .int8: return Tensor(scalar: Int8(clamping: saturatingInt(value)))

@@ -90,13 +90,17 @@ public enum GraphOptimizer {
                 report.append("head layout absorption into KV appends: \(before) → \(graph.nodes.count) nodes")
             }
         }
-        if weights != .f32 {
+        if weights != .f32 && weights != .f24 {
             if try WeightConversion(storage: weights).apply(to: &graph, context: context) {
                 report.append("weights converted to \(weights.rawValue)")
             }
         }
         if passes == nil, try MatMulGrouping().apply(to: &graph, context: context) {
             report.append("MatMul grouping: \(graph.nodes.count) nodes")
+        }
+        // After grouping: f24 only changes how float32 values are stored, so the float32 graph stays.
+        if weights == .f24, try F24Packing().apply(to: &graph, context: context) {
+            report.append("weights packed to f24 where exact")
         }
         return (graph, report)
     }
@@ -206,12 +210,12 @@ enum DTypeInference {
         for node in graph.nodes {
             var result: DType?
             if node.domain == GraphOptimizer.domain {
-                result = node.opType == "SymbolicValue" ? node.int("to").flatMap { DType(rawValue: Int32($0)) }
+                result = node.opType == "SymbolicValue" ? node.int("to").flatMap { DType(onnx: Int32($0)) }
                     : node.opType == "RepeatKVShape" ? .int64 : .float32
             } else if !node.domain.isEmpty {
                 result = nil
             } else if node.opType == "Cast" {
-                result = node.int("to").flatMap { DType(rawValue: Int32(truncatingIfNeeded: $0)) }
+                result = node.int("to").flatMap { DType(onnx: Int32(truncatingIfNeeded: $0)) }
             } else if node.opType == "Shape" || node.opType == "Size" {
                 result = .int64
             } else if boolOps.contains(node.opType) {

@@ -26,7 +26,7 @@ public struct MatMulGrouping: GraphPass {
         // such products group only with each other, as `scaled = 1` groups (x, W1…Wp, scales1…scalesp).
         for (i, node) in graph.nodes.enumerated() where node.qualifiedOpType == "lpc:MatMulKN" && (2...3).contains(node.inputs.count) {
             guard let w = graph.initializers[node.inputs[1]], !context.inputs.contains(node.inputs[1]), w.rank == 2,
-                  [.float32, .float16, .bfloat16, .int16].contains(w.dtype),
+                  [.float32, .float16, .bfloat16, .int16, .float24].contains(w.dtype),
                   node.inputs.count == 2 || graph.initializers[node.inputs[2]] != nil && !context.inputs.contains(node.inputs[2])
             else { continue }
             let key = "\(node.inputs[0])|\(w.dtype)|\(w.shape[0])|\(node.inputs.count)"

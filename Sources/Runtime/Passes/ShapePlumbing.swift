@@ -168,7 +168,7 @@ public struct ShapePlumbingElimination: GraphPass {
                 }
             case "Cast":
                 shape = inShapes[0]
-                if let to = node.int("to"), let dtype = DType(rawValue: Int32(to)), dtype == .int64 || dtype == .int32 {
+                if let to = node.int("to"), let dtype = DType(onnx: Int32(to)), dtype == .int64 || dtype == .int32 {
                     value = inValues[0]
                 }
             case "Identity":
