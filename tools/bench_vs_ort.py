@@ -15,6 +15,8 @@ are medians over rounds; ratios are each engine ÷ onnxruntime. lpc computes onl
 position's logits at prefill (what generation needs); the "--all-logits" row computes every
 position, as the onnxruntime session on the export does. --lpc-optimized FOLDER adds lpc on a
 folder written by `lpc optimize` (made if missing): its load skips parsing plumbing and passes.
+Rows "lpc --weights f24/f16/i16" store the product weights differently (f24: the same float32
+values in 3 bytes where exact, so the same logits bit for bit; f16/i16: rounded to 16 bits).
 
 onnxruntime: intra_op_num_threads = --threads, inter_op 1, default graph optimizations; decode
 feeds the previous step's present.* tensors back as past_key_values.* (plain session.run, as an
@@ -180,7 +182,7 @@ def main():
     ap.add_argument("--lpc-args", default="", help="extra lpc bench arguments, e.g. '--weights f16'")
     ap.add_argument("--lpc-optimized", help="folder written by `lpc optimize MODEL -o FOLDER` (made if missing); "
                                             "adds rows for lpc loading it")
-    ap.add_argument("--no-f16", action="store_true", help="skip the lpc --weights f16 and i16 rows")
+    ap.add_argument("--no-f16", action="store_true", help="skip the lpc --weights f24, f16 and i16 rows")
     ap.add_argument("--genai-model", help="onnxruntime-genai builder export of the same model")
     ap.add_argument("--genai-python", default=str(ROOT.parent / "main" / ".venv-genai" / "bin" / "python"))
     ap.add_argument("--long-past", type=int, default=0, help="also measure lpc decode after this many tokens")
@@ -205,7 +207,7 @@ def main():
         engines["lpc (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, args.lpc_optimized, args.threads,
                                                                  args.prompt_tokens, args.gen_tokens, 1, extra)
     if "--weights" not in extra and not args.no_f16:
-        for storage in ("f16", "i16"):
+        for storage in ("f24", "f16", "i16"):
             engines[f"lpc --weights {storage}"] = lambda storage=storage: lpc_bench(
                 args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra + ["--weights", storage])
     if args.genai_model:
@@ -249,7 +251,7 @@ def main():
     print(f"lpc: roofline {ours['roofline_ms_per_token']:.2f} ms/token at {ours['bandwidth_gb_per_s']:.1f} GB/s "
           f"-> {ours['roofline_fraction'] * 100:.0f}% reached; peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
           f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV)")
-    for storage in ("f16", "i16"):
+    for storage in ("f24", "f16", "i16"):
         if (r := rows.get(f"lpc --weights {storage}")):
             print(f"lpc --weights {storage}: decode {ours['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x "
                   f"faster than f32 ({r['decode_ms_per_token']:.2f} vs {ours['decode_ms_per_token']:.2f} ms)")

@@ -62,6 +62,7 @@ class Runner:
     def __init__(self, args):
         import onnxruntime as ort
         self.args = args
+        self.weights = args.weights
         self.model_dir = Path(args.model).resolve()
         self.onnx_path = self.model_dir / "model.onnx"
         if not self.onnx_path.is_file():
@@ -121,7 +122,7 @@ class Runner:
             path = in_dir / npy_name(name)
             np.save(path, np.ascontiguousarray(value), allow_pickle=False)
             cmd += ["--input", f"{name}={path}"]
-        cmd += ["--output-dir", str(out_dir)]
+        cmd += ["--output-dir", str(out_dir), "--weights", self.weights]
         t = time.time()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         elapsed = time.time() - t
@@ -150,6 +151,7 @@ def main():
     ap.add_argument("--rtol", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
     ap.add_argument("--ort-only", action="store_true", help="run only the onnxruntime half")
+    ap.add_argument("--weights", default="f32", help="lpc run --weights (f32, f24: exact float32 values in 3 bytes, f16, bf16, i16)")
     ap.add_argument("--keep", help="keep the .npy inputs/outputs in this folder")
     ap.add_argument("--verbose", action="store_true", help="print every output of every step")
     args = ap.parse_args()

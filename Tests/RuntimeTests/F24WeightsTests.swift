@@ -41,7 +41,6 @@ struct F24WeightsTests {
         return try body()
     }
 
-
     /// nil when a and b hold the same bits, else the first difference and how many differ (short
     /// failure messages: the arrays are long).
     static func bitDifference(_ a: [Float], _ b: [Float]) -> String? {
