@@ -1,5 +1,6 @@
 #include "lpc_sgemm.h"
 #include "lpc_kernels.h"
+#include "f24_simd.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,21 +80,24 @@ static const tile_fn tiles[MR][3] = {
 // Copies rows k0 ..< k0+kc of B's columns j0 ..< j0+width into `packed` as 48-column strips,
 // each [kc, 48] contiguous (the last strip's unused columns are zeros, never stored to C), and
 // asks for the next chunk's rows of the same columns (prefetch into L2) while this one is used.
-__attribute__((target("avx512f")))
-static void pack_chunk(const float *b, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t j0, int64_t width,
-                       float *packed) {
+// B is float32, or f24 (`b24`: widened here, exactly, so the micro-kernel sees the same floats).
+__attribute__((target("avx512f,avx512bw")))
+static void pack_chunk(const float *b, const lpc_f24 *b24, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t j0,
+                       int64_t width, float *packed) {
+    int64_t element = b24 ? 3 : 4;
     for (int64_t p = 0; p < kc; p++) {
-        const float *src = b + (k0 + p) * ldb + j0;
+        const char *row = b24 ? (const char *)(b24 + (k0 + p) * ldb + j0) : (const char *)(b + (k0 + p) * ldb + j0);
         if (LPC_SGEMM_PREFETCH && k0 + kc + p < k) {
-            const char *next = (const char *)(src + LPC_SGEMM_KC * ldb);
-            for (int64_t off = 0; off < width * 4; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
+            const char *next = row + LPC_SGEMM_KC * ldb * element;
+            for (int64_t off = 0; off < width * element; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
         }
         for (int64_t s = 0; s * NR < width; s++) {
             float *dst = packed + (s * kc + p) * NR;
             for (int v = 0; v < 3; v++) {
                 int64_t col = s * NR + 16 * v, rest = width - col;
                 __mmask16 mask = rest >= 16 ? (__mmask16)0xffff : rest > 0 ? (__mmask16)((1u << rest) - 1) : 0;
-                _mm512_store_ps(dst + 16 * v, _mm512_maskz_loadu_ps(mask, src + 16 * v + s * NR));
+                __m512 values = b24 ? MLOAD512_F24(mask, (const lpc_f24 *)row + col) : _mm512_maskz_loadu_ps(mask, (const float *)row + col);
+                _mm512_store_ps(dst + 16 * v, values);
             }
         }
     }
@@ -137,16 +141,16 @@ void lpc_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *
     }
 }
 
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f,avx512bw")))
 static void sgemm_avx512(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *ap,
-                         const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+                         const float *b, const lpc_f24 *b24, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     float packed[LPC_SGEMM_KC * LPC_SGEMM_NB] __attribute__((aligned(64)));
     for (int64_t w0 = n0; w0 < n1; w0 += LPC_SGEMM_NB) {
         int64_t width = n1 - w0 < LPC_SGEMM_NB ? n1 - w0 : LPC_SGEMM_NB;
         for (int64_t k0 = 0; k0 < k; k0 += LPC_SGEMM_KC) {
             int64_t kc = k - k0 < LPC_SGEMM_KC ? k - k0 : LPC_SGEMM_KC;
             int load_c = accumulate || k0 > 0;
-            pack_chunk(b, ldb, k0, kc, k, w0, width, packed);
+            pack_chunk(b, b24, ldb, k0, kc, k, w0, width, packed);
             for (int64_t s = 0; s * NR < width; s++) {
                 int64_t j0 = w0 + s * NR, cols = width - s * NR < NR ? width - s * NR : NR;
                 int nv = (int)((cols + 15) / 16);
@@ -181,13 +185,17 @@ static int trivial(int64_t m, int64_t n0, int64_t n1, int64_t k, float *c, int64
     return 1;
 }
 
-// Scalar twin on the packed layout (no AVX-512): element (i, p) of A at packed_a[(i / 8) · 8k + p · 8 + i % 8].
+// Scalar twin on the packed layout (no AVX-512): element (i, p) of A at packed_a[(i / 8) · 8k + p · 8 + i % 8];
+// B float32 or f24 (b24).
 static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
-                             const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+                             const float *b, const lpc_f24 *b24, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = n0; j < n1; j++) {
             float sum = accumulate ? c[i * ldc + j] : 0.0f;
-            for (int64_t p = 0; p < k; p++) sum = __builtin_fmaf(packed_a[(i / MR) * MR * k + p * MR + i % MR], b[p * ldb + j], sum);
+            for (int64_t p = 0; p < k; p++) {
+                float bv = b24 ? lpc_f24_to_f32(b24[p * ldb + j]) : b[p * ldb + j];
+                sum = __builtin_fmaf(packed_a[(i / MR) * MR * k + p * MR + i % MR], bv, sum);
+            }
             c[i * ldc + j] = sum;
         }
 }
@@ -195,8 +203,15 @@ static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const
 void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
                           const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
-    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, b, ldb, c, ldc, accumulate);
-    else packed_reference(m, n0, n1, k, packed_a, b, ldb, c, ldc, accumulate);
+    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, b, 0, ldb, c, ldc, accumulate);
+    else packed_reference(m, n0, n1, k, packed_a, b, 0, ldb, c, ldc, accumulate);
+}
+
+void lpc_sgemm_f24_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
+                          const lpc_f24 *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+    if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
+    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, 0, b, ldb, c, ldc, accumulate);
+    else packed_reference(m, n0, n1, k, packed_a, 0, b, ldb, c, ldc, accumulate);
 }
 
 void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
@@ -206,6 +221,6 @@ void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a,
     float *packed = malloc((size_t)lpc_sgemm_packed_a_count(m, k) * sizeof(float));
     if (!packed) { lpc_sgemm_f32_reference(m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate); return; }
     lpc_sgemm_pack_a(m, k, a, lda, packed);
-    sgemm_avx512(m, n0, n1, k, packed, b, ldb, c, ldc, accumulate);
+    sgemm_avx512(m, n0, n1, k, packed, b, 0, ldb, c, ldc, accumulate);
     free(packed);
 }

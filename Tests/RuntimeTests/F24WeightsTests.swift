@@ -13,7 +13,8 @@ import TestSupport
 ///   a non-zero low byte anywhere is reported;
 /// - the decode kernels (single and grouped, K-split and column bands) give the float32 kernels'
 ///   bits on the widened weights, and match the double-precision twin;
-/// - prefill products (our sgemm on widened weights; the side-by-side Q/K/V form) likewise;
+/// - prefill products (our sgemm widening B's chunks as it copies them: single, grouped, the
+///   side-by-side Q/K/V form) likewise;
 /// - the pass on the fixture models: with low bytes cleared, every product weight is packed and
 ///   the logits equal the float32 session's bit for bit; with the fixtures' own (full-precision)
 ///   weights nothing is packed.
@@ -162,6 +163,42 @@ struct F24WeightsTests {
         }
         for (a, b) in zip(parts24, parts32) {
             #expect(Self.bitDifference(a.array(Float.self), b.array(Float.self)) == nil, "side by side rows \(rows)")
+        }
+    }
+
+    /// Our sgemm with f24 B (widened while its chunks are copied) gives the float32 call's bits:
+    /// odd row counts, column windows inside a wider B, k across chunk boundaries, accumulate.
+    @Test func sgemmMatchesFloat32Bits() {
+        var seed: UInt64 = 600
+        for (m, k, ldb, n0, n1, accumulate) in [(1, 1, 5, 0, 5, 0), (9, 129, 100, 3, 97, 0), (17, 257, 300, 0, 300, 1),
+                                                (8, 64, 48, 0, 48, 0), (130, 96, 200, 50, 200, 1)] {
+            seed += 1
+            let a = FusedKernelTests.random(m * k, seed: seed), b = Self.exactWeights(k * ldb, seed: seed + 50)
+            let b24 = Self.packed(b), start = FusedKernelTests.random(m * ldb, seed: seed + 70)
+            var packedA = [Float](repeating: 0, count: Int(lpc_sgemm_packed_a_count(Int64(m), Int64(k))))
+            lpc_sgemm_pack_a(Int64(m), Int64(k), a, Int64(k), &packedA)
+            var c24 = start, c32 = start
+            lpc_sgemm_f24_packed(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b24, Int64(ldb), &c24, Int64(ldb), Int32(accumulate))
+            lpc_sgemm_f32_packed(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b, Int64(ldb), &c32, Int64(ldb), Int32(accumulate))
+            #expect(Self.bitDifference(c24, c32) == nil, "m=\(m) k=\(k) columns \(n0)..<\(n1) accumulate=\(accumulate)")
+            #expect(c24.enumerated().allSatisfy { i, v in (n0..<n1).contains(i % ldb) || v.bitPattern == start[i].bitPattern },
+                    "wrote outside the window, m=\(m)")
+        }
+    }
+
+    /// Grouped prefill and decode over f24 weights (one pool run, A packed once) give the float32
+    /// group's bits.
+    @Test(arguments: [2, 24])
+    func groupMatchesFloat32Bits(rows: Int) throws {
+        let k = 64, widths = [80, 16, 33]
+        let x = Tensor(FusedKernelTests.random(rows * k, seed: UInt64(700 + rows)), shape: [rows, k])
+        let w32 = widths.enumerated().map { Tensor(Self.exactWeights(k * $0.element, seed: UInt64(710 + $0.offset)), shape: [k, $0.element]) }
+        let w24 = w32.map { Conversion.convert($0, to: .float24) }
+        let (a, b) = try Self.withStableThreads { () throws -> ([Tensor], [Tensor]) in
+            (try FusedKernels.matMulKNGroup(x, w24), try FusedKernels.matMulKNGroup(x, w32))
+        }
+        for (p, (y24, y32)) in zip(a, b).enumerated() {
+            #expect(Self.bitDifference(y24.array(Float.self), y32.array(Float.self)) == nil, "part \(p), rows \(rows)")
         }
     }
 

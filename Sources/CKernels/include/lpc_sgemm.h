@@ -1,6 +1,7 @@
 #ifndef LPC_SGEMM_H
 #define LPC_SGEMM_H
 #include <stdint.h>
+#include "lpc_f24.h"
 
 /// Prefill matrix products against weights stored [K, N] (ONNX MatMul layout, used in place from
 /// the memory map): an AVX-512 register-blocked sgemm over a column window, one thread per call
@@ -27,6 +28,11 @@ void lpc_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *
 /// `lpc_sgemm_f32` with A packed by `lpc_sgemm_pack_a` (same results, bit for bit).
 void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
                           const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
+
+/// `lpc_sgemm_f32_packed` with B stored as f24 (`lpc_f24.h`, ldb in elements): widened exactly
+/// while the kernel copies B's chunks, so the result equals the float32 call on the widened B.
+void lpc_sgemm_f24_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
+                          const lpc_f24 *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
 
 /// Scalar twin: the same chains with fmaf, element by element.
 void lpc_sgemm_f32_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,

@@ -301,13 +301,16 @@ enum FusedKernels {
         }
         let rows = x.rank == 1 ? 1 : Tensor.elementCount(Array(x.shape.dropLast()))
         guard rows <= Gemv.maxRows else {
-            guard first.dtype == .float32 else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
+            let f24 = first.dtype == .float24 && MatMulBLAS.threading == .kernel
+            guard first.dtype == .float32 || f24 else { return try weights.map { w throws(KernelError) in try matMulKN(x, w) } }
             // Prefill: all products' tasks in one pool run (MatMulBLAS.sgemmPooledGroup: A packed once, then column strips).
             let results = productOutputs(x, widths: weights.map { $0.shape[1] })
             for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
             let products = zip(weights, results).map { w, y in
-                MatMulBLAS.PooledProduct(b: w.pointer(Float.self), ldb: max(w.shape[1], 1), n: w.shape[1],
-                                         c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
+                f24 ? MatMulBLAS.PooledProduct(f24: w.raw.assumingMemoryBound(to: lpc_f24.self), ldb: max(w.shape[1], 1), n: w.shape[1],
+                                               c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
+                    : MatMulBLAS.PooledProduct(b: w.pointer(Float.self), ldb: max(w.shape[1], 1), n: w.shape[1],
+                                               c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
             }
             MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
             return results
@@ -379,7 +382,14 @@ enum FusedKernels {
         }
         if w.dtype == .float32 {
             run(w.pointer(Float.self))
-        } else { // f24 (F24Packing): widened once per call into the reused scratch, then the same products
+        } else if MatMulBLAS.threading == .kernel { // f24 (F24Packing): our sgemm widens B's chunks as it copies them
+            let packed = w.raw.assumingMemoryBound(to: lpc_f24.self)
+            let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
+                guard splits[p] > 0 else { return nil }
+                return MatMulBLAS.PooledProduct(f24: packed + pair.1, ldb: width, n: splits[p], c: pair.0.pointer(Float.self), ldc: splits[p])
+            }
+            MatMulBLAS.sgemmKernelGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
+        } else { // f24 without our sgemm: widened once per call into the reused scratch, then the same products
             let packed = w.raw.assumingMemoryBound(to: lpc_f24.self)
             HalfScratch.shared.with(count: w.count) { wide in
                 RuntimeThreads.parallelFor((k + 63) / 64) { task in

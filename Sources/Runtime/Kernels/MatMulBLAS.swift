@@ -87,10 +87,19 @@ enum MatMulBLAS {
                          mode: mode)
     }
 
-    /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n].
+    /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n]. B is float32, or
+    /// f24 (`F24Packing`; the `kernel` path only, which widens it while copying its chunks).
     struct PooledProduct {
-        var b: UnsafePointer<Float>, ldb: Int, n: Int
+        var b: UnsafePointer<Float>?, b24: UnsafePointer<lpc_f24>?, ldb: Int, n: Int
         var c: UnsafeMutablePointer<Float>, ldc: Int
+
+        init(b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+            (self.b, b24, self.ldb, self.n, self.c, self.ldc) = (b, nil, ldb, n, c, ldc)
+        }
+
+        init(f24 b: UnsafePointer<lpc_f24>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+            (self.b, b24, self.ldb, self.n, self.c, self.ldc) = (nil, b, ldb, n, c, ldc)
+        }
     }
 
     /// Several products of one A (Q/K/V, gate/up; one product for `sgemmPooled`) in one pool run:
@@ -120,11 +129,12 @@ enum MatMulBLAS {
             sgemmKernelGroup(m: m, k: k, a: a, lda: lda, products: products)
             return
         }
+        precondition(products.allSatisfy { $0.b != nil }, "f24 products run on the kernel path only")
         let threads = RuntimeThreads.threadCount
         var panels: [(product: Int, n0: Int, count: Int)] = []
         for (index, p) in products.enumerated() {
             guard mode != .openblas, threads > 1, m > 1, p.n >= 64, m * p.n * k >= minPooledWork else {
-                sgemm(transB: transB, m: m, n: p.n, k: k, a: a, lda: lda, b: p.b, ldb: p.ldb, c: p.c, ldc: p.ldc)
+                sgemm(transB: transB, m: m, n: p.n, k: k, a: a, lda: lda, b: p.b!, ldb: p.ldb, c: p.c, ldc: p.ldc)
                 continue
             }
             // Two panels per thread (a preempted thread's share is picked up), at least 32 wide, 16-aligned.
@@ -138,7 +148,7 @@ enum MatMulBLAS {
             let (index, n0, count) = panels[task]
             let p = products[index]
             // Columns n0 ..< n0+count of op(B): B[:, n0...] untransposed, rows n0... of B transposed.
-            let bp = transB ? p.b + n0 * p.ldb : p.b + n0
+            let bp = transB ? p.b! + n0 * p.ldb : p.b! + n0
             // Column-major: Cᵀ[count, m] = op(B)ᵀ[count, k] · Aᵀ[k, m].
             cblas_sgemm(CblasColMajor, transB ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(count), Int32(m), Int32(k),
                         1, bp, Int32(p.ldb), a, Int32(lda), 0, p.c + n0, Int32(p.ldc))
@@ -165,7 +175,7 @@ enum MatMulBLAS {
     static func sgemmKernelGroup(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, products: [PooledProduct]) {
         if m == 0 || products.allSatisfy({ $0.n == 0 }) { return }
         if k == 0 {
-            for p in products { lpc_sgemm_f32(Int64(m), 0, Int64(p.n), 0, a, Int64(lda), p.b, Int64(p.ldb), p.c, Int64(p.ldc), 0) }
+            for p in products { lpc_sgemm_f32(Int64(m), 0, Int64(p.n), 0, a, Int64(lda), nil, Int64(p.ldb), p.c, Int64(p.ldc), 0) } // zeros
             return
         }
         // Row blocks of equal size, multiples of 8 rows (the micro-kernel's height) but the last.
@@ -188,8 +198,13 @@ enum MatMulBLAS {
             RuntimeThreads.parallelFor(tasks.count) { task in
                 let t = tasks[task]
                 let p = products[t.product]
-                lpc_sgemm_f32_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
-                                     p.b, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+                if let b24 = p.b24 {
+                    lpc_sgemm_f24_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
+                                         b24, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+                } else {
+                    lpc_sgemm_f32_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
+                                         p.b, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+                }
             }
         }
     }
@@ -200,9 +215,14 @@ enum MatMulBLAS {
 
     /// `sgemmHalfB` for f24 weights (`lpc_f24`, exact widening): the same float32 products as
     /// `sgemmPooled` on the float32 weights, bit for bit, since our sgemm sums each element in k order.
+    /// On the `kernel` path our sgemm widens B's chunks while it copies them (no extra pass).
     static func sgemmF24B(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<lpc_f24>,
-                          c: UnsafeMutablePointer<Float>, ldc: Int) {
-        widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc,
+                          c: UnsafeMutablePointer<Float>, ldc: Int, mode: Threading = threading) {
+        if mode == .kernel {
+            sgemmKernelGroup(m: m, k: k, a: a, lda: lda, products: [PooledProduct(f24: b, ldb: max(n, 1), n: n, c: c, ldc: ldc)])
+            return
+        }
+        widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, mode: mode,
                             widenRow: { row, n0, cols, out in lpc_f24_to_f32_n(b + row * n + n0, out, Int64(cols)) })
     }
 
