@@ -182,9 +182,16 @@ public enum ONNXWriter {
     private static func tensorHeader(_ tensor: Tensor, name: String, arena: ProtoArena) -> UnsafeMutablePointer<Onnx__TensorProto> {
         let p = arena.message(Onnx__TensorProto.self, onnx__tensor_proto__init)
         if !name.isEmpty { p.pointee.name = arena.string(name) }
-        (p.pointee.n_dims, p.pointee.dims) = arena.array(tensor.shape.map { Int64($0) })
         p.pointee.has_data_type = 1
-        p.pointee.data_type = tensor.dtype.rawValue
+        if tensor.dtype == .float24 {
+            // ONNX has no 24-bit type: f24 weights [K, N] are written as their bytes, uint8 [K, N, 3]
+            // (read back as f24 by Runtime's F24Packing.importWritten).
+            (p.pointee.n_dims, p.pointee.dims) = arena.array((tensor.shape + [3]).map { Int64($0) })
+            p.pointee.data_type = DType.uint8.rawValue
+        } else {
+            (p.pointee.n_dims, p.pointee.dims) = arena.array(tensor.shape.map { Int64($0) })
+            p.pointee.data_type = tensor.dtype.rawValue
+        }
         return p
     }
 

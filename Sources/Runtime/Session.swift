@@ -87,7 +87,7 @@ public final class Session {
     }
 
     public init(graph: Graph, options: SessionOptions) throws {
-        let verified = try graph.verified()
+        let verified = try F24Packing.importWritten(graph).verified()
         try Session.checkKernels(verified)
         sourceGraph = verified
         self.options = options

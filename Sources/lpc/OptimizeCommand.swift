@@ -28,17 +28,11 @@ struct OptimizeCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The folder to write (created if missing).")
     var output: String
 
-    @Option(help: "Weight storage written: f32 (as exported), f16, bf16 or i16 (f24 is load-time only; MatMul weights converted once; i16: int16 with a float32 scale per output, the closest to f32 at 2 bytes a weight).")
+    @Option(help: "Weight storage written: f32 (as exported), f24 (the same float32 values in 3 bytes where exact, written as uint8 [K, N, 3]), f16, bf16 or i16 (MatMul weights converted once; i16: int16 with a float32 scale per output, the closest to f32 at 2 bytes a weight).")
     var weights: WeightStorage = .f32
 
     @Flag(help: "Replace an existing model.onnx in the output folder.")
     var force = false
-
-    func validate() throws {
-        if weights == .f24 {
-            throw ValidationError("--weights f24 is a load-time storage (ONNX has no 24-bit type): write f32 here and load the result with --weights f24")
-        }
-    }
 
     func run() throws {
         do { try optimize() } catch { exitWithError(error) }
@@ -71,7 +65,7 @@ struct OptimizeCommand: ParsableCommand {
         options.producerVersion = GraphOptimizer.passVersion
         options.metadata = loaded.graph.metadata
         options.metadata[GraphOptimizer.optimizedKey] = GraphOptimizer.passVersion
-        options.metadata["lpc.weights"] = weights.rawValue
+        options.metadata[F24Packing.weightsKey] = weights.rawValue
         options.metadata["lpc.source_producer"] = "\(loaded.producerName) \(loaded.producerVersion)"
         let dataBytes = try ONNXWriter.write(session.graph, to: outModel, options: options)
         let written = Date()

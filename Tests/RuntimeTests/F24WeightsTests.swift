@@ -157,6 +157,11 @@ struct F24WeightsTests {
             (try FusedKernels.matMulKN(x, w24), try FusedKernels.matMulKN(x, w32))
         }
         #expect(Self.bitDifference(fast.array(Float.self), float32.array(Float.self)) == nil, "MatMulKN rows \(rows)")
+        // LPC_PREFILL_SGEMM=pool (OpenBLAS panels): f24 is widened in blocks first; the same values.
+        var pooled = [Float](repeating: .nan, count: rows * n)
+        MatMulBLAS.sgemmF24B(m: rows, n: n, k: k, a: x.pointer(Float.self), lda: k, b: w24.raw.assumingMemoryBound(to: lpc_f24.self),
+                             c: &pooled, ldc: n, mode: .pool)
+        #expect(closeness(Tensor(pooled, shape: [rows, n]), float32, atol: 1e-5, rtol: 1e-5).isClose, "pool path rows \(rows)")
         let splits = [120, 40, 40]
         let (parts24, parts32) = try Self.withStableThreads { () throws -> ([Tensor], [Tensor]) in
             (try FusedKernels.matMulKNSideBySide(x, w24, splits: splits), try FusedKernels.matMulKNSideBySide(x, w32, splits: splits))
@@ -231,6 +236,41 @@ struct F24WeightsTests {
             }
             #expect(Self.bitDifference(a.array(Float.self), b.array(Float.self)) == nil, "\(testCase.model): logits differ")
         }
+    }
+
+    /// `lpc optimize --weights f24`: the f24 weights are written as ONNX uint8 [K, N, 3] and read
+    /// back as f24 views of the file's bytes (no packing at load); the reloaded session skips the
+    /// passes and gives the float32 session's logits bit for bit.
+    @Test func optimizedFileKeepsF24() throws {
+        guard lpc_f24_supported() != 0 else { return } // nothing is packed without the kernel (see above)
+        let testCase = try #require(try ModelGoldenTests.cases().first { $0.model == "llama-optimum" })
+        var graph = try ONNXLoader.load(path: Fixtures.path("models/\(testCase.model)/model.onnx")).graph
+        for (name, tensor) in graph.initializers where tensor.dtype == .float32 {
+            graph.initializers[name] = Tensor(tensor.array(Float.self).map { Float(bitPattern: $0.bitPattern & ~0xff) }, shape: tensor.shape)
+        }
+        let packed = try Session(graph: graph, options: SessionOptions(weightStorage: .f24)).graph
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lpc-f24-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var options = ONNXWriteOptions()
+        options.metadata = [GraphOptimizer.optimizedKey: GraphOptimizer.passVersion, F24Packing.weightsKey: "f24"]
+        try ONNXWriter.write(packed, to: folder + "/model.onnx", options: options)
+        let reloaded = try ONNXLoader.load(path: folder + "/model.onnx").graph
+        let f24Names = packed.initializers.filter { $0.value.dtype == .float24 }.map(\.key)
+        #expect(!f24Names.isEmpty)
+        for name in f24Names {
+            let written = try #require(reloaded.initializers[name])
+            #expect(written.dtype == .uint8 && written.shape == packed.initializers[name]!.shape + [3], "\(name) as written")
+        }
+        let session = try Session(graph: reloaded)
+        #expect(session.passReport.contains { $0.contains("passes skipped") }, "\(session.passReport)")
+        for name in f24Names { #expect(session.graph.initializers[name]?.dtype == .float24, "\(name) read back") }
+        let f32 = try Session(graph: graph)
+        let (a, b) = try Self.withStableThreads { () throws -> (Tensor, Tensor) in
+            (try #require(try session.run(testCase.feeds(), outputs: ["logits"])["logits"]),
+             try #require(try f32.run(testCase.feeds(), outputs: ["logits"])["logits"]))
+        }
+        #expect(Self.bitDifference(a.array(Float.self), b.array(Float.self)) == nil, "logits from the f24 file")
     }
 }
 

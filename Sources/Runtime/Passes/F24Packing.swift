@@ -80,6 +80,24 @@ public struct F24Packing: GraphPass {
         return true
     }
 
+    /// `lpc optimize --weights f24` writes f24 weights as ONNX uint8 [K, N, 3] (ONNX has no 24-bit
+    /// type). In a graph it wrote (the optimized-graph and `lpc.weights = f24` metadata), such
+    /// weight inputs of the products are views of the same bytes as f24 [K, N] again.
+    public static func importWritten(_ graph: Graph) -> Graph {
+        guard GraphOptimizer.isOptimized(graph), graph.metadata[weightsKey] == WeightStorage.f24.rawValue else { return graph }
+        var graph = graph
+        for node in graph.nodes where packs(node) {
+            for name in node.inputs.dropFirst() {
+                guard let bytes = graph.initializers[name], bytes.dtype == .uint8, bytes.rank == 3, bytes.shape[2] == 3 else { continue }
+                graph.initializers[name] = Tensor(dtype: .float24, shape: Array(bytes.shape.prefix(2)), storage: bytes.storage)
+            }
+        }
+        return graph
+    }
+
+    /// The metadata key `lpc optimize` records its weight storage under.
+    public static let weightsKey = "lpc.weights"
+
     /// Products whose weight inputs (all after x) may be f24: MatMulKN and the unscaled groups.
     private static func packs(_ node: Node) -> Bool {
         guard node.domain == GraphOptimizer.domain else { return false }
