@@ -14,7 +14,8 @@ thread count, a random prompt of --prompt-tokens ids, then --gen-tokens single-t
 are medians over rounds; ratios are each engine ÷ onnxruntime. lpc computes only the last
 position's logits at prefill (what generation needs); the "--all-logits" row computes every
 position, as the onnxruntime session on the export does. --lpc-optimized FOLDER adds lpc on a
-folder written by `lpc optimize` (made if missing): its load skips parsing plumbing and passes.
+folder written by `lpc optimize` (made if missing): its load skips parsing plumbing and passes;
+and on FOLDER-f24, written by `lpc optimize --weights f24` (f24 weights read from the file).
 Rows "lpc --weights f24/f16/i16" store the product weights differently (f24: the same float32
 values in 3 bytes where exact, so the same logits bit for bit; f16/i16: rounded to 16 bits).
 
@@ -192,8 +193,11 @@ def main():
     print(f"# {args.model}: {args.threads} threads, prompt {args.prompt_tokens}, {args.gen_tokens} decode steps, "
           f"{args.runs} interleaved rounds (medians); load average {os.getloadavg()}", file=sys.stderr)
     extra = args.lpc_args.split()
+    f24_folder = args.lpc_optimized.rstrip("/") + "-f24" if args.lpc_optimized else None
     if args.lpc_optimized:
         ensure_optimized(args.lpc, args.model, args.lpc_optimized, "f32")
+        if "--weights" not in extra and not args.no_f16:
+            ensure_optimized(args.lpc, args.model, f24_folder, "f24")
     # Engines, each run once per round so machine noise hits all of them alike.
     # lpc computes the last position's logits at prefill by default (all generation needs);
     # "--all-logits" computes every position, as the onnxruntime session on the export does.
@@ -206,6 +210,9 @@ def main():
     if args.lpc_optimized:
         engines["lpc (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, args.lpc_optimized, args.threads,
                                                                  args.prompt_tokens, args.gen_tokens, 1, extra)
+    if f24_folder and "--weights" not in extra and not args.no_f16:
+        engines["lpc --weights f24 (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, f24_folder, args.threads,
+                                                                              args.prompt_tokens, args.gen_tokens, 1, extra)
     if "--weights" not in extra and not args.no_f16:
         for storage in ("f24", "f16", "i16"):
             engines[f"lpc --weights {storage}"] = lambda storage=storage: lpc_bench(
