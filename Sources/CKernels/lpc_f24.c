@@ -1,8 +1,8 @@
 #include "lpc_kernels.h"
 #include "f24_simd.h"
 
-// Conversions between float32 and f24 (lpc_f24.h). The product kernels are in lpc_kernels.c,
-// beside the float32 ones they mirror.
+// Conversions between float32 and f24 (lpc_f24.h). The product kernels are in lpc_kernels.c
+// (column bands, beside the float32 ones they mirror) and lpc_gemv_f24.c (the decode K-split).
 
 int lpc_f24_supported(void) {
     static int supported = -1;

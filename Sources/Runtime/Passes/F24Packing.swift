@@ -8,8 +8,9 @@ import TensorCore
 /// or kept in a narrower format and widened on export. In SmolLM2-135M's export every layer
 /// weight (210 matrices, 425 MB) has its 8 lowest mantissa bits zero (at most 14 of 23 are used),
 /// so dropping the low byte (`lpc_f24`) loses nothing: the products compute with the same float32
-/// values, in the same order (the f24 kernels mirror the float32 ones; prefill widens and runs the
-/// same sgemm), and give the same bits, while decode streams 3 bytes per weight instead of 4.
+/// values, in the same order (the f24 decode kernels mirror the float32 ones; at prefill our sgemm
+/// widens B's chunks as it copies them), and give the same bits, while decode streams 3 bytes per
+/// weight instead of 4.
 /// A weight with any non-zero low byte stays float32, so the result never differs from `f32`.
 ///
 /// Runs after MatMulGrouping, on the weights of `lpc:MatMulKN` and `lpc:MatMulKNGroup` (also the
