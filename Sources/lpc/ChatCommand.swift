@@ -13,6 +13,7 @@ struct ChatCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var generation: GenerationOptions
     @OptionGroup var headOptions: HeadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     @Option(help: ArgumentHelp("System message (the template's default otherwise).", valueName: "TEXT"))
     var system: String?
@@ -21,7 +22,7 @@ struct ChatCommand: ParsableCommand {
         do {
             let folder = try ModelFolder(path: modelOptions.model)
             let tokenizer = try Tokenizer(contentsOfFile: folder.tokenizerFile)
-            let (model, head) = try headOptions.load(folder: folder, seed: generation.seed)
+            let (model, head) = try headOptions.load(folder: folder, seed: generation.seed, weights: weightOptions.weights)
             let options = try generation.samplingOptions(folder: folder)
             var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
             var cache = model.emptyCache()

@@ -24,6 +24,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var promptOptions: PromptOptions
     @OptionGroup var generation: GenerationOptions
     @OptionGroup var headOptions: HeadOptions
+    @OptionGroup var weightOptions: WeightOptions
 
     @Option(help: "Output: text (streamed) or jsonl (one object per token, then stats).")
     var format: OutputFormat = .text
@@ -33,7 +34,7 @@ struct GenerateCommand: ParsableCommand {
             let folder = try ModelFolder(path: modelOptions.model)
             let tokenizer = try Tokenizer(contentsOfFile: folder.tokenizerFile)
             let prompt = try promptOptions.tokenIDs(folder: folder, tokenizer: tokenizer)
-            let (model, head) = try headOptions.load(folder: folder, seed: generation.seed)
+            let (model, head) = try headOptions.load(folder: folder, seed: generation.seed, weights: weightOptions.weights)
             let detokenizer = tokenizer.makeStreamingDetokenizer(skipSpecialTokens: true)
             let generator = try TokenGenerator(
                 model: model, prompt: prompt, options: try generation.samplingOptions(folder: folder),

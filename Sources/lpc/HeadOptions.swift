@@ -19,11 +19,12 @@ struct HeadOptions: ParsableArguments {
         if head == nil && code != "auto" { throw ValidationError("--code needs --head") }
     }
 
-    /// The language model (tapping the LM head's input when a head is given) and the head.
-    func load(folder: ModelFolder, seed: UInt64) throws -> (LanguageModel, LatentCodeHead?) {
+    /// The language model (tapping the LM head's input when a head is given; product weights stored
+    /// as `weights`) and the head.
+    func load(folder: ModelFolder, seed: UInt64, weights: WeightStorage = .f32) throws -> (LanguageModel, LatentCodeHead?) {
         let graph = try ONNXLoader.load(path: folder.modelFile).graph
         // Generation samples from the last position only: the LM head runs on one row at prefill.
-        let options = SessionOptions(lastPositionOutputs: ["logits"])
+        let options = SessionOptions(weightStorage: weights, lastPositionOutputs: ["logits"])
         guard let head else { return (try LanguageModel(graph: graph, options: options), nil) }
         let tap = try LMHeadTap.find(in: graph)
         let model = try LanguageModel(graph: graph, options: options, hiddenStateValue: tap.hiddenValue)

@@ -1,11 +1,19 @@
 import ArgumentParser
 import Foundation
 import Generation
+import Runtime
 
 /// Where the model is: shared by every command that runs one.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Model folder: model.onnx, tokenizer.json, tokenizer_config.json, config.json, generation_config.json.", valueName: "DIR"))
     var model: String = "models/SmolLM2-135M-Instruct"
+}
+
+/// How the product weights are stored in memory, shared by `generate` and `chat` (`run` and `bench`
+/// have their own `--weights`).
+struct WeightOptions: ParsableArguments {
+    @Option(help: "Weight storage: f32 (as exported, used in place), f24 (the same float32 values in 3 bytes where exact: same output, faster decode; packing costs ~0.3 s at load, or use an `lpc optimize --weights f24` folder), f16, bf16 or i16 (rounded to 16 bits; converted at load).")
+    var weights: WeightStorage = .f32
 }
 
 /// Sampling and stopping controls, shared by `generate` and `chat`.

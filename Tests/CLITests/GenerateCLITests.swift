@@ -32,6 +32,23 @@ struct GenerateCLITests {
         #expect(try jsonLines(again.stdout).filter { $0["type"] as? String == "token" }.map { $0["id"] as? Int } == tokens.map { $0["id"] as? Int })
     }
 
+    /// `--weights`: every storage generates (f24 on these full-precision fixture weights packs
+    /// nothing, so its tokens are f32's); a storage that does not exist is refused by name.
+    @Test func weightStorageOption() throws {
+        func ids(_ weights: String) throws -> [Int?] {
+            let result = try CLI.run(["generate", "--model", model, "--prompt", "Hi", "--greedy", "--max-tokens", "4", "--ignore-eos",
+                                      "--format", "jsonl", "--weights", weights])
+            #expect(result.status == 0, "--weights \(weights): \(result.stderr)")
+            return try jsonLines(result.stdout).filter { $0["type"] as? String == "token" }.map { $0["id"] as? Int }
+        }
+        let f32 = try ids("f32")
+        #expect(f32.count == 4)
+        #expect(try ids("f24") == f32)
+        for storage in ["f16", "bf16", "i16"] { #expect(try ids(storage).count == 4, "\(storage)") }
+        let bad = try CLI.run(["generate", "--model", model, "--prompt", "Hi", "--weights", "q4"])
+        #expect(bad.status != 0 && bad.stderr.contains("--weights"), "\(bad.stderr)")
+    }
+
     @Test func seededSamplingIsReproducible() throws {
         let arguments = ["generate", "--model", model, "--prompt", "Hi", "--temperature", "1.5", "--top-k", "20", "--seed", "7",
                          "--max-tokens", "8", "--ignore-eos", "--format", "jsonl"]
