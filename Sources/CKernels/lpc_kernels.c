@@ -421,20 +421,21 @@ void lpc_gemv_f16(const float *x, const uint16_t *w, float *y, int64_t m, int64_
 void lpc_gemv_bf16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_BF16); }
 void lpc_gemv_i16(const float *x, const uint16_t *w, float *y, int64_t m, int64_t n, int64_t k) { gemv(x, w, y, m, n, k, WT_I16); }
 
-// Reference twins over weights [n, k]: double sums.
-#define DEFINE_GEMV_REFERENCE(NAME, WT, TOFN)                                                   \
+// Reference twins, double sums: y[i, r] = Σ_j x[i, j] · w at r · R + j · J — weights [n, k]
+// (R = k, J = 1: lpc_gemv_*_reference) or [k, n] (R = 1, J = n: lpc_gemv_kn_*_reference).
+#define DEFINE_GEMV_REFERENCE(NAME, WT, TOFN, R, J)                                             \
 void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k) {             \
     for (int64_t i = 0; i < m; i++)                                                             \
         for (int64_t r = 0; r < n; r++) {                                                       \
             double s = 0;                                                                       \
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * TOFN(w[r * k + j]);      \
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * TOFN(w[r * (R) + j * (J)]); \
             y[i * n + r] = (float)s;                                                            \
         }                                                                                       \
 }
-DEFINE_GEMV_REFERENCE(lpc_gemv_f32_reference, float, f32_identity)
-DEFINE_GEMV_REFERENCE(lpc_gemv_f16_reference, uint16_t, half_to_float)
-DEFINE_GEMV_REFERENCE(lpc_gemv_i16_reference, uint16_t, i16_to_float)
-DEFINE_GEMV_REFERENCE(lpc_gemv_bf16_reference, uint16_t, bf16_to_float)
+DEFINE_GEMV_REFERENCE(lpc_gemv_f32_reference, float, f32_identity, k, 1)
+DEFINE_GEMV_REFERENCE(lpc_gemv_f16_reference, uint16_t, half_to_float, k, 1)
+DEFINE_GEMV_REFERENCE(lpc_gemv_i16_reference, uint16_t, i16_to_float, k, 1)
+DEFINE_GEMV_REFERENCE(lpc_gemv_bf16_reference, uint16_t, bf16_to_float, k, 1)
 
 __attribute__((target("avx2,f16c")))
 static void f32_to_f16_f16c(const float *src, uint16_t *dst, int64_t n) {
@@ -849,21 +850,12 @@ void lpc_gemv_kn_multi_f24(const float *x, const lpc_f24 *const *w, float *const
     gemv_kn_multi(x, (const void *const *)w, y, n, (int)parts, m, k, WT_F24);
 }
 
-// Reference twins over weights [k, n]: double sums.
-#define DEFINE_GEMV_KN_REFERENCE(NAME, WT, TOFN)                                                \
-void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k) {             \
-    for (int64_t i = 0; i < m; i++)                                                             \
-        for (int64_t c = 0; c < n; c++) {                                                       \
-            double s = 0;                                                                       \
-            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * TOFN(w[j * n + c]);      \
-            y[i * n + c] = (float)s;                                                            \
-        }                                                                                       \
-}
-DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f32_reference, float, f32_identity)
-DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f16_reference, uint16_t, half_to_float)
-DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_i16_reference, uint16_t, i16_to_float)
-DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_bf16_reference, uint16_t, bf16_to_float)
-DEFINE_GEMV_KN_REFERENCE(lpc_gemv_kn_f24_reference, lpc_f24, lpc_f24_to_f32)
+// Reference twins over weights [k, n] (DEFINE_GEMV_REFERENCE above).
+DEFINE_GEMV_REFERENCE(lpc_gemv_kn_f32_reference, float, f32_identity, 1, n)
+DEFINE_GEMV_REFERENCE(lpc_gemv_kn_f16_reference, uint16_t, half_to_float, 1, n)
+DEFINE_GEMV_REFERENCE(lpc_gemv_kn_i16_reference, uint16_t, i16_to_float, 1, n)
+DEFINE_GEMV_REFERENCE(lpc_gemv_kn_bf16_reference, uint16_t, bf16_to_float, 1, n)
+DEFINE_GEMV_REFERENCE(lpc_gemv_kn_f24_reference, lpc_f24, lpc_f24_to_f32, 1, n)
 
 // MARK: - Bandwidth probe
 

@@ -23,7 +23,7 @@ final class TensorProtoDecoder {
         func fail(_ reason: String) -> ONNXImportError { .invalidTensor(tensor: name, reason: reason) }
 
         guard let dtype = DType(onnx: p.data_type) else {
-            throw fail("data type \(DType.onnxName(p.data_type)) is not supported (supported: \(DType.allCases.map(\.description).joined(separator: ", ")))")
+            throw fail("data type \(DType.onnxName(p.data_type)) is not supported (supported: \(DType.allCases.filter { DType(onnx: $0.rawValue) != nil }.map(\.description).joined(separator: ", ")))")
         }
         var shape: [Int] = []
         var elements = 1

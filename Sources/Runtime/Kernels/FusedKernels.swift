@@ -307,10 +307,8 @@ enum FusedKernels {
             let results = productOutputs(x, widths: weights.map { $0.shape[1] })
             for w in weights { try MatMulBLAS.checkDimensions(rows, w.shape[1], k) }
             let products = zip(weights, results).map { w, y in
-                f24 ? MatMulBLAS.PooledProduct(f24: w.raw.assumingMemoryBound(to: lpc_f24.self), ldb: max(w.shape[1], 1), n: w.shape[1],
-                                               c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
-                    : MatMulBLAS.PooledProduct(b: w.pointer(Float.self), ldb: max(w.shape[1], 1), n: w.shape[1],
-                                               c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
+                MatMulBLAS.PooledProduct(b: f24 ? nil : w.pointer(Float.self), b24: f24 ? w.raw.assumingMemoryBound(to: lpc_f24.self) : nil,
+                                         ldb: max(w.shape[1], 1), n: w.shape[1], c: y.pointer(Float.self), ldc: max(w.shape[1], 1))
             }
             MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
             return results
@@ -373,22 +371,19 @@ enum FusedKernels {
             }
             return results
         }
-        func run(_ b: UnsafePointer<Float>) {
+        // Each part a column window of W (float32, or f24: our sgemm widens B's chunks as it copies them).
+        func run(_ b: UnsafePointer<Float>?, _ b24: UnsafePointer<lpc_f24>?) {
             let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
                 guard splits[p] > 0 else { return nil }
-                return MatMulBLAS.PooledProduct(b: b + pair.1, ldb: width, n: splits[p], c: pair.0.pointer(Float.self), ldc: splits[p])
+                return MatMulBLAS.PooledProduct(b: b.map { $0 + pair.1 }, b24: b24.map { $0 + pair.1 }, ldb: width, n: splits[p],
+                                                c: pair.0.pointer(Float.self), ldc: splits[p])
             }
             MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
         }
         if w.dtype == .float32 {
-            run(w.pointer(Float.self))
-        } else if MatMulBLAS.threading == .kernel { // f24 (F24Packing): our sgemm widens B's chunks as it copies them
-            let packed = w.raw.assumingMemoryBound(to: lpc_f24.self)
-            let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
-                guard splits[p] > 0 else { return nil }
-                return MatMulBLAS.PooledProduct(f24: packed + pair.1, ldb: width, n: splits[p], c: pair.0.pointer(Float.self), ldc: splits[p])
-            }
-            MatMulBLAS.sgemmKernelGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
+            run(w.pointer(Float.self), nil)
+        } else if MatMulBLAS.threading == .kernel {
+            run(nil, w.raw.assumingMemoryBound(to: lpc_f24.self))
         } else { // f24 without our sgemm: widened once per call into the reused scratch, then the same products
             let packed = w.raw.assumingMemoryBound(to: lpc_f24.self)
             HalfScratch.shared.with(count: w.count) { wide in
@@ -396,7 +391,7 @@ enum FusedKernels {
                     let r0 = task * 64, r1 = min(k, r0 + 64)
                     lpc_f24_to_f32_n(packed + r0 * width, wide + r0 * width, Int64((r1 - r0) * width))
                 }
-                run(wide)
+                run(wide, nil)
             }
         }
         return results

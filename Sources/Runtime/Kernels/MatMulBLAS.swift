@@ -90,16 +90,8 @@ enum MatMulBLAS {
     /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n]. B is float32, or
     /// f24 (`F24Packing`; the `kernel` path only, which widens it while copying its chunks).
     struct PooledProduct {
-        var b: UnsafePointer<Float>?, b24: UnsafePointer<lpc_f24>?, ldb: Int, n: Int
+        var b: UnsafePointer<Float>?, b24: UnsafePointer<lpc_f24>? = nil, ldb: Int, n: Int // one of b, b24
         var c: UnsafeMutablePointer<Float>, ldc: Int
-
-        init(b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
-            (self.b, b24, self.ldb, self.n, self.c, self.ldc) = (b, nil, ldb, n, c, ldc)
-        }
-
-        init(f24 b: UnsafePointer<lpc_f24>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
-            (self.b, b24, self.ldb, self.n, self.c, self.ldc) = (nil, b, ldb, n, c, ldc)
-        }
     }
 
     /// Several products of one A (Q/K/V, gate/up; one product for `sgemmPooled`) in one pool run:
@@ -219,7 +211,7 @@ enum MatMulBLAS {
     static func sgemmF24B(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<lpc_f24>,
                           c: UnsafeMutablePointer<Float>, ldc: Int, mode: Threading = threading) {
         if mode == .kernel {
-            sgemmKernelGroup(m: m, k: k, a: a, lda: lda, products: [PooledProduct(f24: b, ldb: max(n, 1), n: n, c: c, ldc: ldc)])
+            sgemmKernelGroup(m: m, k: k, a: a, lda: lda, products: [PooledProduct(b: nil, b24: b, ldb: max(n, 1), n: n, c: c, ldc: ldc)])
             return
         }
         widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, mode: mode,
