@@ -27,6 +27,27 @@ static void make_widen_index(void) {
         for (int d = 0; d < 64; d++) widen_index[v][d] = d % 4 == 0 ? 0 : (uint8_t)(offsets[v] + 3 * (d / 4) + d % 4 - 1);
 }
 
+// 64 weights at a time as in the kernel below (three loads, one shuffle per 16), each 16 floats
+// stored to its strip.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+void lpc_f24_widen_row_strips(const lpc_f24 *row, int64_t cols, float *dst, int64_t strip, int64_t stride) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_widen_index);
+    const __m512i i0 = _mm512_loadu_si512(widen_index[0]), i1 = _mm512_loadu_si512(widen_index[1]);
+    const __m512i i2 = _mm512_loadu_si512(widen_index[2]), i3 = _mm512_loadu_si512(widen_index[3]);
+    for (int64_t c = 0; c + 64 <= cols; c += 64) {
+        const char *p = (const char *)(row + c);
+        __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
+        __m512i v[4] = {
+            _mm512_maskz_permutex2var_epi8(KEEP_HIGH3, r0, i0, r1), _mm512_maskz_permutex2var_epi8(KEEP_HIGH3, r0, i1, r1),
+            _mm512_maskz_permutex2var_epi8(KEEP_HIGH3, r1, i2, r2), _mm512_maskz_permutexvar_epi8(KEEP_HIGH3, i3, r2)};
+        for (int q = 0; q < 4; q++) {
+            int64_t col = c + 16 * q;
+            _mm512_storeu_si512(dst + col / strip * stride + col % strip, v[q]);
+        }
+    }
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
 void lpc_ksplit4_f24_avx512(const float *x, const lpc_f24 *w, float *part, int64_t m, int64_t n, int64_t k,
                             int64_t j0, int64_t j1) {

@@ -1,6 +1,7 @@
 #include "lpc_sgemm.h"
 #include "lpc_kernels.h"
 #include "f24_simd.h"
+#include "gemv_f24.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,20 +86,21 @@ __attribute__((target("avx512f,avx512bw")))
 static void pack_chunk(const float *b, const lpc_f24 *b24, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t j0,
                        int64_t width, float *packed) {
     int64_t element = b24 ? 3 : 4;
+    // f24 rows 64 values at a time where VBMI is (f24 is only chosen there), the rest below.
+    int64_t wide = b24 && lpc_f24_supported() ? width / 64 * 64 : 0;
     for (int64_t p = 0; p < kc; p++) {
         const char *row = b24 ? (const char *)(b24 + (k0 + p) * ldb + j0) : (const char *)(b + (k0 + p) * ldb + j0);
         if (LPC_SGEMM_PREFETCH && k0 + kc + p < k) {
             const char *next = row + LPC_SGEMM_KC * ldb * element;
             for (int64_t off = 0; off < width * element; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
         }
-        for (int64_t s = 0; s * NR < width; s++) {
-            float *dst = packed + (s * kc + p) * NR;
-            for (int v = 0; v < 3; v++) {
-                int64_t col = s * NR + 16 * v, rest = width - col;
-                __mmask16 mask = rest >= 16 ? (__mmask16)0xffff : rest > 0 ? (__mmask16)((1u << rest) - 1) : 0;
-                __m512 values = b24 ? MLOAD512_F24(mask, (const lpc_f24 *)row + col) : _mm512_maskz_loadu_ps(mask, (const float *)row + col);
-                _mm512_store_ps(dst + 16 * v, values);
-            }
+        if (wide) lpc_f24_widen_row_strips((const lpc_f24 *)row, wide, packed + p * NR, NR, kc * NR);
+        // Whole strips: columns past `width` in the last one are zeros.
+        for (int64_t col = wide; col < (width + NR - 1) / NR * NR; col += 16) {
+            int64_t rest = width - col;
+            __mmask16 mask = rest >= 16 ? (__mmask16)0xffff : rest > 0 ? (__mmask16)((1u << rest) - 1) : 0;
+            __m512 values = b24 ? MLOAD512_F24(mask, (const lpc_f24 *)row + col) : _mm512_maskz_loadu_ps(mask, (const float *)row + col);
+            _mm512_store_ps(packed + (col / NR * kc + p) * NR + col % NR, values);
         }
     }
 }

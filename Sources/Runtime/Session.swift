@@ -26,11 +26,13 @@ public struct SessionOptions: Sendable {
 }
 
 /// Weight storage for `--weights`: float32 as exported; f24, the same float32 values in 3 bytes
-/// where that is exact (else float32; see `F24Packing`); IEEE float16 or bfloat16 (round to
-/// nearest even); or i16, symmetric 16-bit integers with one float32 scale per output (same bytes
-/// as f16, about 5× less rounding error on SmolLM2: see `WeightConversion`).
+/// where that is exact (else float32; see `F24Packing`); auto, float32 at load and f24 where exact
+/// once a background thread has packed it (`BackgroundF24Packing`: the outputs are f32's bit for
+/// bit, loading costs what f32 costs); IEEE float16 or bfloat16 (round to nearest even); or i16,
+/// symmetric 16-bit integers with one float32 scale per output (same bytes as f16, about 5× less
+/// rounding error on SmolLM2: see `WeightConversion`).
 public enum WeightStorage: String, Sendable, CaseIterable {
-    case f32, f24, f16, bf16, i16
+    case auto, f32, f24, f16, bf16, i16
 }
 
 /// Runs a verified graph. Create once per model; `run` may be called many times (not concurrently).
@@ -38,8 +40,9 @@ public enum WeightStorage: String, Sendable, CaseIterable {
 /// Values live in an array of slots indexed by integers fixed at creation, so a node's cost is
 /// its kernel plus a few array reads; each slot is released after its last reader.
 public final class Session {
-    /// The graph that executes (optimized unless `SessionOptions.optimize` is false).
-    public let graph: Graph
+    /// The graph that executes (optimized unless `SessionOptions.optimize` is false). With
+    /// `--weights auto`, its product weights turn f24 as the background packing delivers them.
+    public private(set) var graph: Graph
     /// The graph as given, for values the passes removed.
     public let sourceGraph: Graph
     public let options: SessionOptions
@@ -62,13 +65,13 @@ public final class Session {
         var prefetch: (pointer: UnsafeRawPointer, bytes: Int)?
     }
 
-    private let steps: [Step]
+    private var steps: [Step]
     /// The step that produces each slot (-1 for inputs and initializers).
     private let producer: [Int]
     /// Steps a request needs, by the requested names (sorted); nil when it asks for every output.
     private var stepsNeeded: [[String]: [Bool]?] = [:]
     private let slotOf: [String: Int]
-    private let initialValues: [Tensor?]
+    private var initialValues: [Tensor?]
     /// Slots that must survive to the end (graph outputs, initializers).
     private let pinned: [Bool]
     private var fallback: Session?
@@ -81,6 +84,10 @@ public final class Session {
     private let appendedCache: [String: String]
     /// Declared inputs by name (a decode step validates ~60 feeds: no linear searches per feed).
     private let inputInfo: [String: ValueInfo]
+    /// `--weights auto`: the weights being packed to f24 after load (nil when none or done).
+    private var packing: BackgroundF24Packing?
+    /// Seconds the background f24 packing took (nil while it runs, or without it).
+    public private(set) var backgroundPackingSeconds: Double?
 
     public convenience init(graph: Graph) throws {
         try self.init(graph: graph, options: SessionOptions())
@@ -94,7 +101,8 @@ public final class Session {
         var executed = verified
         var report: [String] = []
         if options.optimize {
-            (executed, report) = try GraphOptimizer.optimize(verified, keep: options.keep, weights: options.weightStorage,
+            (executed, report) = try GraphOptimizer.optimize(verified, keep: options.keep,
+                                                             weights: options.weightStorage == .auto ? .f32 : options.weightStorage,
                                                              lastPositionOutputs: options.lastPositionOutputs)
             executed = try executed.verified()
             try Session.checkKernels(executed)
@@ -152,6 +160,44 @@ public final class Session {
         inputInfo = Dictionary(executed.inputs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         initialValues = initial
         self.pinned = pinned
+        if options.weightStorage == .auto, options.optimize, lpc_f24_supported() != 0 {
+            let names = F24Packing.candidates(in: executed, inputs: Set(executed.inputs.map(\.name)))
+            if !names.isEmpty { packing = BackgroundF24Packing(names: names, sources: names.map { executed.initializers[$0]! }) }
+        }
+    }
+
+    /// Blocks until the background f24 packing (`--weights auto`) is done and adopts its weights;
+    /// returns the seconds it took (nil without it). Runs adopt what is packed anyway: this is
+    /// for measuring the packed state.
+    @discardableResult
+    public func waitForBackgroundPacking() -> Double? {
+        packing?.wait()
+        adoptPackedWeights()
+        return backgroundPackingSeconds
+    }
+
+    /// Swaps in the weights packed since the last run (bit-identical products, so a run's outputs
+    /// do not depend on when this happens). Between runs only: a run reads `initialValues`.
+    private func adoptPackedWeights() {
+        guard let packing else { return }
+        let finished = packing.isFinished  // before take: nothing can be packed after a finished take
+        let ready = packing.take()
+        if !ready.isEmpty {
+            // An idle worker may be reading ahead in the weights being replaced.
+            lpc_prefetch_cancel()
+            for (name, tensor) in ready {
+                guard let slot = slotOf[name], let old = initialValues[slot] else { continue }
+                initialValues[slot] = tensor
+                graph.initializers[name] = tensor
+                if old.storage.isFileMapped { WeightConversion.release(old) }
+            }
+            for index in steps.indices { steps[index].prefetch = nil }
+            Session.planWeightPrefetch(&steps, initializers: graph.initializers)
+        }
+        if finished {
+            backgroundPackingSeconds = packing.wait()
+            self.packing = nil
+        }
     }
 
     /// Products whose weights are large constants read once per run: a decode step's cost is
@@ -193,6 +239,7 @@ public final class Session {
     }
 
     deinit {
+        packing?.cancel()
         // An idle worker may be reading ahead in this session's weights.
         if steps.contains(where: { $0.prefetch != nil }) { lpc_prefetch_cancel() }
     }
@@ -334,6 +381,7 @@ public final class Session {
     }
 
     private func execute(_ feeds: [String: Tensor], wanted: [String]) throws -> [String: Tensor] {
+        adoptPackedWeights()
         var values = initialValues
         for (name, tensor) in feeds { values[slotOf[name]!] = tensor }
         var keep = pinned

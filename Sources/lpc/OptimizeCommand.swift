@@ -39,6 +39,9 @@ struct OptimizeCommand: ParsableCommand {
     }
 
     private func optimize() throws {
+        guard weights != .auto else {
+            throw OptimizeError("--weights auto is chosen at load, not written: write f32 (loads as auto by default) or f24")
+        }
         let start = Date()
         let loaded = try ONNXLoader.load(path: model)
         let parsed = Date()

@@ -12,8 +12,8 @@ struct ModelOptions: ParsableArguments {
 /// How the product weights are stored in memory, shared by `generate` and `chat` (`run` and `bench`
 /// have their own `--weights`).
 struct WeightOptions: ParsableArguments {
-    @Option(help: "Weight storage: f32 (as exported, used in place), f24 (the same float32 values in 3 bytes where exact: same output, faster decode; packing costs ~0.3 s at load, or use an `lpc optimize --weights f24` folder), f16, bf16 or i16 (rounded to 16 bits; converted at load).")
-    var weights: WeightStorage = .f32
+    @Option(help: "Weight storage: auto (f32 at load, then packed to f24 where exact by a background thread: f32's output, faster decode), f32 (as exported, used in place), f24 (packed before the first run: ~0.3 s more load, or use an `lpc optimize --weights f24` folder), f16, bf16 or i16 (rounded to 16 bits; converted at load).")
+    var weights: WeightStorage = .auto
 }
 
 /// Sampling and stopping controls, shared by `generate` and `chat`.

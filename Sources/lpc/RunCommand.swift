@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated output names to write (default: every graph output).")
     var outputs: String?
 
-    @Option(help: "Weight storage: f32 (as exported), f24 (the same float32 values in 3 bytes where exact, else f32), f16, bf16 or i16 (converted once at load).")
+    @Option(help: "Weight storage: f32 (as exported), auto (f32, packed to f24 where exact in the background: pays off over many runs, not one), f24 (the same float32 values in 3 bytes where exact, else f32), f16, bf16 or i16 (converted once at load).")
     var weights: WeightStorage = .f32
 
     func validate() throws {

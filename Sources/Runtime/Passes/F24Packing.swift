@@ -19,66 +19,34 @@ import TensorCore
 /// with VBMI: `lpc_f24_supported`); elsewhere the pass does nothing.
 public struct F24Packing: GraphPass {
     public var name: String { "f24 packing" }
-    /// Elements checked before a weight is packed: a float32-trained weight fails here at once.
-    static let sampleCount = 4096
-    /// Elements per pool task while packing.
-    static let chunkElements = 1 << 16
-
     public init() {}
 
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
         guard lpc_f24_supported() != 0 else { return false }
-        // Candidates in first-use order (the order a decode step reads them).
+        let names = Self.candidates(in: graph, inputs: context.inputs)
+        guard let packer = F24Packer(names: names, sources: names.map { graph.initializers[$0]! }) else { return false }
+        var changed = false
+        for t in packer.names.indices {
+            guard let packed = packer.pack(t, parallel: true) else { continue }
+            graph.initializers[packer.names[t]] = packed
+            changed = true
+        }
+        return changed
+    }
+
+    /// The float32 [K, N] weights of the products f24 may store, in first-use order (the order a
+    /// decode step reads them); not yet checked for exactness (`F24Packer` does that).
+    public static func candidates(in graph: Graph, inputs: Set<String>) -> [String] {
         var names: [String] = [], seen = Set<String>(), transposed = Set<String>()
         for node in graph.nodes where node.domain == GraphOptimizer.domain {
             if node.opType == "MatMulNT", node.inputs.count > 1 { transposed.insert(node.inputs[1]) }
-            guard Self.packs(node) else { continue }
-            for name in node.inputs.dropFirst() where !context.inputs.contains(name) && seen.insert(name).inserted {
-                guard let w = graph.initializers[name], w.dtype == .float32, w.rank == 2, Self.sampleIsExact(w) else { continue }
+            guard packs(node) else { continue }
+            for name in node.inputs.dropFirst() where !inputs.contains(name) && seen.insert(name).inserted {
+                guard let w = graph.initializers[name], w.dtype == .float32, w.rank == 2 else { continue }
                 names.append(name)
             }
         }
-        names.removeAll { transposed.contains($0) }
-        guard !names.isEmpty else { return false }
-
-        // One huge-page arena for all (as WeightConversion), each tensor on a cache line.
-        var offsets: [Int] = [], total = 0
-        for name in names {
-            offsets.append(total)
-            total += (graph.initializers[name]!.count * 3 + 63) / 64 * 64
-        }
-        let arena = TensorStorage(weightByteCount: total)
-        let sources = names.map { graph.initializers[$0]! }
-        let packed = zip(sources, offsets).map { w, offset in
-            Tensor(dtype: .float24, shape: w.shape,
-                   storage: TensorStorage(viewOf: arena.pointer + offset, byteCount: w.count * 3, owner: arena))
-        }
-        // One pool run per weight, its memory-mapped source pages dropped right after (keeps the
-        // peak near f24 + what is left of f32). A weight with a non-zero low byte stays float32.
-        var renamed: [String: String] = [:]
-        for (t, name) in names.enumerated() {
-            let w = sources[t], destination = packed[t].raw.assumingMemoryBound(to: lpc_f24.self)
-            let chunks = (w.count + Self.chunkElements - 1) / Self.chunkElements
-            var exact = [Bool](repeating: false, count: chunks)
-            exact.withUnsafeMutableBufferPointer { exact in
-                RuntimeThreads.parallelFor(chunks) { c in
-                    let start = c * Self.chunkElements, count = min(Self.chunkElements, w.count - start)
-                    exact[c] = lpc_f32_to_f24_n(w.pointer(Float.self) + start, destination + start, Int64(count)) == 0
-                }
-            }
-            guard !exact.contains(false) else { continue }
-            graph.initializers[name + ".f24"] = packed[t]
-            renamed[name] = name + ".f24"
-            if w.storage.isFileMapped { WeightConversion.release(w) }
-        }
-        guard !renamed.isEmpty else { return false }
-        for i in graph.nodes.indices where Self.packs(graph.nodes[i]) {
-            for j in 1..<graph.nodes[i].inputs.count {
-                if let newName = renamed[graph.nodes[i].inputs[j]] { graph.nodes[i].inputs[j] = newName }
-            }
-        }
-        graph.pruneInitializers()
-        return true
+        return names.filter { !transposed.contains($0) }
     }
 
     /// `lpc optimize --weights f24` writes f24 weights as ONNX uint8 [K, N, 3] (ONNX has no 24-bit
@@ -100,16 +68,9 @@ public struct F24Packing: GraphPass {
     public static let weightsKey = "lpc.weights"
 
     /// Products whose weight inputs (all after x) may be f24: MatMulKN and the unscaled groups.
-    private static func packs(_ node: Node) -> Bool {
+    static func packs(_ node: Node) -> Bool {
         guard node.domain == GraphOptimizer.domain else { return false }
         if node.opType == "MatMulKN" { return node.inputs.count == 2 }
         return node.opType == "MatMulKNGroup" && (node.int("scaled") ?? 0) == 0
-    }
-
-    /// Whether the first `sampleCount` elements have a zero low byte.
-    private static func sampleIsExact(_ w: Tensor) -> Bool {
-        let bits = w.raw.assumingMemoryBound(to: UInt32.self)
-        for i in 0..<min(w.count, sampleCount) where bits[i] & 0xff != 0 { return false }
-        return true
     }
 }

@@ -90,7 +90,7 @@ public enum GraphOptimizer {
                 report.append("head layout absorption into KV appends: \(before) → \(graph.nodes.count) nodes")
             }
         }
-        if weights != .f32 && weights != .f24 {
+        if ![.f32, .f24, .auto].contains(weights) {
             if try WeightConversion(storage: weights).apply(to: &graph, context: context) {
                 report.append("weights converted to \(weights.rawValue)")
             }

@@ -55,7 +55,7 @@ public struct WeightConversion: GraphPass {
     public init(storage: WeightStorage) { self.storage = storage }
 
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
-        guard storage != .f32 else { return false }
+        guard storage != .f32, storage != .auto, storage != .f24 else { return false }
         let dtype: DType = switch storage { case .f16: .float16; case .bf16: .bfloat16; default: .int16 }
         // The weights to convert, in first-use order (a decode step reads them in this order).
         // i16 needs one layout per weight (its scales run along the outputs).
