@@ -168,7 +168,7 @@ public final class Session {
 
     /// Blocks until the background f24 packing (`--weights auto`) is done and adopts its weights;
     /// returns the seconds it took (nil without it). Runs adopt what is packed anyway: this is
-    /// for measuring the packed state.
+    /// for measuring the packed state. Like `run`, not to be called concurrently with a run.
     @discardableResult
     public func waitForBackgroundPacking() -> Double? {
         packing?.wait()
