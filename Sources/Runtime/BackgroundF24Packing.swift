@@ -15,14 +15,15 @@ final class BackgroundF24Packing: @unchecked Sendable {
     /// Seconds from the start until the last weight was packed (nil while packing).
     private var duration: Double?
 
-    /// Starts packing `sources` (float32 [K, N], in first-use order) named `names`.
-    init(names: [String], sources: [Tensor]) {
+    /// Starts packing `groups` of `initializers` (`F24Packing.candidates`: first-use order), a
+    /// whole group at a time (a product's weights switch dtype together).
+    init(groups: [[String]], initializers: [String: Tensor]) {
         let thread = Thread { [self] in
-            if let packer = F24Packer(names: names, sources: sources) {
-                for t in packer.names.indices {
-                    guard let tensor = packer.pack(t, parallel: false, cancelled: { self.isCancelled }) else { continue }
+            if let packer = F24Packer(groups: groups, initializers: initializers) {
+                for g in packer.groups.indices {
+                    guard let tensors = packer.pack(group: g, parallel: false, cancelled: { self.isCancelled }) else { continue }
                     condition.lock()
-                    packed.append((packer.names[t], tensor))
+                    packed += tensors
                     condition.unlock()
                 }
             }

@@ -161,8 +161,8 @@ public final class Session {
         initialValues = initial
         self.pinned = pinned
         if options.weightStorage == .auto, options.optimize, lpc_f24_supported() != 0 {
-            let names = F24Packing.candidates(in: executed, inputs: Set(executed.inputs.map(\.name)))
-            if !names.isEmpty { packing = BackgroundF24Packing(names: names, sources: names.map { executed.initializers[$0]! }) }
+            let groups = F24Packing.candidates(in: executed, inputs: Set(executed.inputs.map(\.name)))
+            if !groups.isEmpty { packing = BackgroundF24Packing(groups: groups, initializers: executed.initializers) }
         }
     }
 

@@ -2,66 +2,77 @@ import CKernels
 import TensorCore
 
 /// Packs float32 weights to f24 (`lpc_f24`: the float32 value without its low byte) into one
-/// huge-page arena, one weight at a time, for `F24Packing` (at load) and `BackgroundF24Packing`
-/// (after load). A weight whose low bytes are not all zero is not packed: f24 never rounds.
+/// huge-page arena, a group at a time, for `F24Packing` (at load) and `BackgroundF24Packing`
+/// (after load). A group (the weights of products that must share one dtype) is packed only if
+/// every low byte of every member is zero: f24 never rounds, and a product never sees mixed dtypes.
 final class F24Packer {
-    /// Weights whose first `sampleCount` elements have a zero low byte (the others fail at once).
-    let names: [String]
-    private let sources: [Tensor]   // float32 [K, N]
-    private let packed: [Tensor]    // f24 [K, N], views of the arena
+    /// Groups whose members' first `sampleCount` elements all have a zero low byte (the others
+    /// fail at once and get no arena space).
+    let groups: [[String]]
+    private let sources: [String: Tensor]   // float32 [K, N]
+    private let packed: [String: Tensor]    // f24 [K, N], views of the arena
 
     /// Elements checked before a weight gets arena space: a float32-trained weight fails here.
     static let sampleCount = 4096
     /// Elements per pool task (or between cancellation checks) while packing.
     static let chunkElements = 1 << 16
 
-    /// nil when no weight passes the sample check.
-    init?(names: [String], sources: [Tensor]) {
-        let kept = zip(names, sources).filter { Self.sampleIsExact($0.1) }
+    /// nil when no group passes the sample check.
+    init?(groups: [[String]], initializers: [String: Tensor]) {
+        let kept = groups.filter { group in group.allSatisfy { initializers[$0].map(Self.sampleIsExact) ?? false } }
         guard !kept.isEmpty else { return nil }
-        self.names = kept.map(\.0)
-        self.sources = kept.map(\.1)
+        self.groups = kept
+        var sources: [String: Tensor] = [:]
         // Each tensor on a cache line.
-        var offsets: [Int] = [], total = 0
-        for w in self.sources {
-            offsets.append(total)
+        var offsets: [(String, Int)] = [], total = 0
+        for name in kept.joined() {
+            let w = initializers[name]!
+            sources[name] = w
+            offsets.append((name, total))
             total += (w.count * 3 + 63) / 64 * 64
         }
+        self.sources = sources
         let arena = TensorStorage(weightByteCount: total)
-        packed = zip(self.sources, offsets).map { w, offset in
-            Tensor(dtype: .float24, shape: w.shape,
-                   storage: TensorStorage(viewOf: arena.pointer + offset, byteCount: w.count * 3, owner: arena))
+        var packed: [String: Tensor] = [:]
+        for (name, offset) in offsets {
+            let w = sources[name]!
+            packed[name] = Tensor(dtype: .float24, shape: w.shape,
+                                  storage: TensorStorage(viewOf: arena.pointer + offset, byteCount: w.count * 3, owner: arena))
         }
+        self.packed = packed
     }
 
-    /// Packs weight `t` and returns it as f24, or nil when a low byte is non-zero (or `cancelled`
-    /// said stop). `parallel`: over the thread pool (at load); else on the calling thread. A
-    /// memory-mapped source's pages are dropped afterwards (they are read again from the page
-    /// cache if still read), so the peak stays near f24 plus what is left of float32.
-    func pack(_ t: Int, parallel: Bool, cancelled: () -> Bool = { false }) -> Tensor? {
-        let w = sources[t], destination = packed[t].raw.assumingMemoryBound(to: lpc_f24.self)
-        let source = w.pointer(Float.self)
+    /// Packs group `g` and returns its f24 tensors by name, or nil when a low byte is non-zero (or
+    /// `cancelled` said stop). `parallel`: over the thread pool (at load); else on the calling
+    /// thread. Memory-mapped sources' pages are dropped afterwards (read again from the page cache
+    /// if still used), so the peak stays near f24 plus what is left of float32.
+    func pack(group g: Int, parallel: Bool, cancelled: () -> Bool = { false }) -> [(name: String, tensor: Tensor)]? {
+        for name in groups[g] {
+            guard pack(sources[name]!, into: packed[name]!, parallel: parallel, cancelled: cancelled) else { return nil }
+        }
+        for name in groups[g] where sources[name]!.storage.isFileMapped { WeightConversion.release(sources[name]!) }
+        return groups[g].map { ($0, packed[$0]!) }
+    }
+
+    /// Whether every element of `w` was exact (and packing was not cancelled).
+    private func pack(_ w: Tensor, into f24: Tensor, parallel: Bool, cancelled: () -> Bool) -> Bool {
+        let source = w.pointer(Float.self), destination = f24.raw.assumingMemoryBound(to: lpc_f24.self)
         let chunks = (w.count + Self.chunkElements - 1) / Self.chunkElements
         func packChunk(_ c: Int) -> Bool {
             let start = c * Self.chunkElements, count = min(Self.chunkElements, w.count - start)
             return lpc_f32_to_f24_n(source + start, destination + start, Int64(count)) == 0
         }
-        var exact = true
-        if parallel {
-            var chunkExact = [Bool](repeating: false, count: chunks)
-            chunkExact.withUnsafeMutableBufferPointer { chunkExact in
-                RuntimeThreads.parallelFor(chunks) { c in chunkExact[c] = packChunk(c) }
+        guard parallel else {
+            for c in 0..<chunks {
+                if cancelled() || !packChunk(c) { return false }
             }
-            exact = !chunkExact.contains(false)
-        } else {
-            for c in 0..<chunks where exact {
-                if cancelled() { return nil }
-                exact = packChunk(c)
-            }
+            return true
         }
-        guard exact else { return nil }
-        if w.storage.isFileMapped { WeightConversion.release(w) }
-        return packed[t]
+        var chunkExact = [Bool](repeating: false, count: chunks)
+        chunkExact.withUnsafeMutableBufferPointer { chunkExact in
+            RuntimeThreads.parallelFor(chunks) { c in chunkExact[c] = packChunk(c) }
+        }
+        return !chunkExact.contains(false)
     }
 
     /// Whether the first `sampleCount` elements have a zero low byte.

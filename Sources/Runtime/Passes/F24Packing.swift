@@ -23,30 +23,50 @@ public struct F24Packing: GraphPass {
 
     public func apply(to graph: inout Graph, context: PassContext) throws -> Bool {
         guard lpc_f24_supported() != 0 else { return false }
-        let names = Self.candidates(in: graph, inputs: context.inputs)
-        guard let packer = F24Packer(names: names, sources: names.map { graph.initializers[$0]! }) else { return false }
+        let groups = Self.candidates(in: graph, inputs: context.inputs)
+        guard let packer = F24Packer(groups: groups, initializers: graph.initializers) else { return false }
         var changed = false
-        for t in packer.names.indices {
-            guard let packed = packer.pack(t, parallel: true) else { continue }
-            graph.initializers[packer.names[t]] = packed
+        for g in packer.groups.indices {
+            guard let packed = packer.pack(group: g, parallel: true) else { continue }
+            for (name, tensor) in packed { graph.initializers[name] = tensor }
             changed = true
         }
         return changed
     }
 
-    /// The float32 [K, N] weights of the products f24 may store, in first-use order (the order a
-    /// decode step reads them); not yet checked for exactness (`F24Packer` does that).
-    public static func candidates(in graph: Graph, inputs: Set<String>) -> [String] {
-        var names: [String] = [], seen = Set<String>(), transposed = Set<String>()
-        for node in graph.nodes where node.domain == GraphOptimizer.domain {
-            if node.opType == "MatMulNT", node.inputs.count > 1 { transposed.insert(node.inputs[1]) }
-            guard packs(node) else { continue }
-            for name in node.inputs.dropFirst() where !inputs.contains(name) && seen.insert(name).inserted {
-                guard let w = graph.initializers[name], w.dtype == .float32, w.rank == 2 else { continue }
-                names.append(name)
-            }
+    /// The float32 [K, N] weights of the products f24 may store, in groups that must change
+    /// storage together (a product's weights share one dtype: the parts of a `MatMulKNGroup`, and
+    /// every product a weight feeds), in first-use order (the order a decode step reads them).
+    /// Not yet checked for exactness (`F24Packer` does that).
+    public static func candidates(in graph: Graph, inputs: Set<String>) -> [[String]] {
+        var transposed = Set<String>()
+        for node in graph.nodes where node.domain == GraphOptimizer.domain && node.opType == "MatMulNT" && node.inputs.count > 1 {
+            transposed.insert(node.inputs[1])
         }
-        return names.filter { !transposed.contains($0) }
+        var groups: [[String]] = [], groupOf: [String: Int] = [:]
+        for node in graph.nodes where packs(node) {
+            let weights = node.inputs.dropFirst().filter { name in
+                guard !inputs.contains(name), let w = graph.initializers[name] else { return false }
+                return w.dtype == .float32 && w.rank == 2
+            }
+            // A weight that cannot be packed (read transposed elsewhere, or not a float32 [K, N]
+            // constant) keeps the whole product float32.
+            guard !weights.isEmpty, weights.count == node.inputs.count - 1, !weights.contains(where: transposed.contains) else {
+                for name in weights { groupOf[name] = -1 }
+                continue
+            }
+            // Join the groups these weights are already in (a weight fed to several products).
+            let joined = Set(weights.compactMap { groupOf[$0] })
+            if joined.contains(-1) { for name in weights { groupOf[name] = -1 }; continue }
+            var members = weights
+            for g in joined.sorted() { members += groups[g]; groups[g] = [] }
+            var unique: [String] = [], seen = Set<String>()
+            for name in members where seen.insert(name).inserted { unique.append(name) }
+            groups.append(unique)
+            for name in unique { groupOf[name] = groups.count - 1 }
+        }
+        // A group joined later by a product that cannot be packed is dropped whole.
+        return groups.filter { group in !group.isEmpty && group.allSatisfy { groupOf[$0] != -1 } }
     }
 
     /// `lpc optimize --weights f24` writes f24 weights as ONNX uint8 [K, N, 3] (ONNX has no 24-bit
