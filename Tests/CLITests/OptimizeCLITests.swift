@@ -41,6 +41,8 @@ struct OptimizeCLITests {
         #expect(twice.status == 1 && twice.stderr.contains("already written by lpc optimize"), "\(twice.stderr)")
         let inPlace = try CLI.run(["optimize", model, "-o", model])
         #expect(inPlace.status == 1 && inPlace.stderr.contains("own folder"), "\(inPlace.stderr)")
+        let auto = try CLI.run(["optimize", model, "-o", Self.folder(), "--weights", "auto"])
+        #expect(auto.status == 1 && auto.stderr.contains("chosen at load"), "\(auto.stderr)")
     }
 
     @Test func writesBF16WeightsThatGenerate() throws {
