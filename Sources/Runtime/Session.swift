@@ -53,7 +53,9 @@ public final class Session {
     /// Persistent per-session state for stateful fused kernels (the in-place KV cache).
     public let state = ExecutionState()
 
-    private struct Step {
+    /// A class, not a struct: the run loop then retains one reference per step instead of each
+    /// field (copies of a struct step were a fifth of a decode step's serial time).
+    private final class Step {
         let node: Node
         let kernel: Kernel
         let opset: Int
@@ -63,6 +65,15 @@ public final class Session {
         /// After a product that streams its weights: the last bytes of the next such product's
         /// weights, for an idle worker to read while the small ops in between run (`lpc_prefetch_weights`).
         var prefetch: (pointer: UnsafeRawPointer, bytes: Int)?
+
+        init(node: Node, kernel: @escaping Kernel, opset: Int, inputs: [Int], outputs: [Int], release: [Int]) {
+            self.node = node
+            self.kernel = kernel
+            self.opset = opset
+            self.inputs = inputs
+            self.outputs = outputs
+            self.release = release
+        }
     }
 
     private var steps: [Step]

@@ -57,6 +57,10 @@ struct ElementwisePrefillTests {
             ([2, 5, 6], [2, 5, 1], 3),                  // cos broadcast along the rotated axis: strided path
             ([4, 10], [4, 10], 0), ([4, 10], [4, 10], 10), ([4, 10], [4, 10], 99), // half clamped to [0, d]
             ([1, 2, 300, 64], [300, 64], 32),           // many chunks on the pool
+            ([1, 9, 1, 64], [1, 1, 1, 64], 32),         // decode Q: the head-rows fast path
+            ([1, 3, 1, 64], [1, 1, 64], 32),            // decode K, cos without its batch axis
+            ([2, 4, 3, 16], [2, 1, 3, 16], 8), ([2, 4, 3, 16], [3, 16], 5), // batch 2: cos per batch, shared
+            ([1, 2, 1, 1], [1, 1, 1, 1], 1),            // d = 1: the general path
         ]
         for (index, c) in cases.enumerated() {
             let count = Tensor.elementCount(c.x), cc = Tensor.elementCount(c.cs)
@@ -68,6 +72,24 @@ struct ElementwisePrefillTests {
             #expect(fast.shape == reference.shape, "rotary \(c.x) cos \(c.cs): shape \(fast.shape) vs \(reference.shape)")
             #expect(Self.bits(fast.array(Float.self)) == Self.bits(reference.array(Float.self)),
                     "rotary \(c.x) cos \(c.cs) half \(c.half) threads \(threads)")
+        }
+    }
+
+    /// lpc:Rotary on a split-heads input (memory [B, S, H, D], read as its [B, H, S, D] transpose)
+    /// equals the reference on that transpose: decode shapes (the head-rows fast path) and prefill.
+    @Test func rotaryOnSplitHeadsMatchesReference() throws {
+        for (b, s, h, d, cs) in [(1, 1, 9, 64, [1, 1, 1, 64]), (2, 3, 4, 16, [2, 1, 3, 16]), (1, 70, 9, 64, [1, 1, 70, 64])] {
+            let memory = Self.random(b * s * h * d, seed: 50), cc = Tensor.elementCount(cs)
+            var transposed = [Float](repeating: 0, count: memory.count) // [B, H, S, D]
+            for bi in 0..<b { for si in 0..<s { for hi in 0..<h { for di in 0..<d {
+                transposed[((bi * h + hi) * s + si) * d + di] = memory[((bi * s + si) * h + hi) * d + di]
+            } } } }
+            let cos = Tensor(Self.random(cc, seed: 51), shape: cs), sin = Tensor(Self.random(cc, seed: 52), shape: cs)
+            let fast = try FusedKernels.rotary(Tensor(memory, shape: [b, s, h * d]), cos, sin, half: d / 2, axis: -1,
+                                               split: (b, s, h, d))
+            let reference = try FusedKernels.rotaryReference(Tensor(transposed, shape: [b, h, s, d]), cos, sin, half: d / 2)
+            #expect(fast.shape == reference.shape)
+            #expect(Self.bits(fast.array(Float.self)) == Self.bits(reference.array(Float.self)), "split rotary b \(b) s \(s) h \(h) d \(d)")
         }
     }
 

@@ -12,7 +12,7 @@ import TensorCore
 enum AddRMSNormKernel {
     static func register(into table: inout [String: Kernel]) {
         table["lpc:AddRMSNorm"] = { ctx in
-            try run(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]), ctx.input(2, dtypes: [.float32]),
+            try run(ctx.input(0, dtype: .float32), ctx.input(1, dtype: .float32), ctx.input(2, dtype: .float32),
                     epsilon: ctx.node.float("epsilon") ?? 1e-5)
         }
     }

@@ -11,20 +11,20 @@ import Glibc
 /// `FusedReference.swift`, compared on swept and odd shapes in the tests.
 enum FusedKernels {
     static func register(into table: inout [String: Kernel]) {
-        table["lpc:RMSNorm"] = { ctx in [try rmsNorm(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]),
+        table["lpc:RMSNorm"] = { ctx in [try rmsNorm(ctx.input(0, dtype: .float32), ctx.input(1, dtype: .float32),
                                                      epsilon: ctx.node.float("epsilon") ?? 1e-5)] }
-        table["lpc:SiLU"] = { ctx in [try silu(ctx.input(0, dtypes: [.float32]))] }
-        table["lpc:SwiGLU"] = { ctx in [try swiGLU(ctx.input(0, dtypes: [.float32]), ctx.input(1, dtypes: [.float32]))] }
+        table["lpc:SiLU"] = { ctx in [try silu(ctx.input(0, dtype: .float32))] }
+        table["lpc:SwiGLU"] = { ctx in [try swiGLU(ctx.input(0, dtype: .float32), ctx.input(1, dtype: .float32))] }
         table["lpc:MatMulNT"] = { ctx in [try scaled(matMulNT(ctx.input(0), ctx.input(1)), ctx, 2)] }
         table["lpc:MatMulKN"] = { ctx in [try scaled(matMulKN(ctx.input(0), ctx.input(1)), ctx, 2)] }
         table["lpc:MatMulKNGroup"] = { ctx in try matMulKNGroup(ctx) }
         table["lpc:GQAttention"] = { ctx in [try GQAttentionKernel.run(ctx)] }
         table["lpc:Rotary"] = { ctx in
-            let x = try ctx.input(0, dtypes: [.float32])
+            let x = try ctx.input(0, dtype: .float32)
             // split_heads: x's memory is [B, S, H, D] (input 3 is the absorbed Reshape's shape).
             let split = (ctx.node.int("split_heads") ?? 0) != 0
                 ? try HeadLayout.split(x, shape: ctx.input(3), allowZero: (ctx.node.int("split_allowzero") ?? 0) != 0, name: "Rotary") : nil
-            return [try rotary(x, ctx.input(1, dtypes: [.float32]), ctx.input(2, dtypes: [.float32]),
+            return [try rotary(x, ctx.input(1, dtype: .float32), ctx.input(2, dtype: .float32),
                                half: ctx.node.int("half") ?? 0, axis: ctx.node.int("axis") ?? -1, split: split)]
         }
         table["lpc:SymbolicValue"] = { ctx in [try symbolicValue(ctx)] }
@@ -41,6 +41,7 @@ enum FusedKernels {
     /// the rotation reads it in place and writes the [B, H, S, D] result (one pass, no copy first).
     static func rotary(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int, axis: Int,
                        split: (b: Int, s: Int, h: Int, d: Int)? = nil) throws(KernelError) -> Tensor {
+        if let result = rotaryHeadRows(x, cos, sin, half: half, axis: axis, split: split) { return result }
         let xShape = split.map { [$0.b, $0.h, $0.s, $0.d] } ?? x.shape
         var xStrides = Tensor.strides(of: xShape)
         if let split {
@@ -94,6 +95,38 @@ enum FusedKernels {
                 }
                 var a = rank - 2
                 while a >= 0 { index[a] += 1; if index[a] < outerShape[a] { break }; index[a] = 0; a -= 1 }
+            }
+        }
+        return result
+    }
+
+    /// `rotary` for a decode step's shapes without the general path's arrays and sets (it runs
+    /// 60 times per step): x [B, H, S, D] (or its split layout), cos and sin of one shape
+    /// [1 or B, 1, S, D] (leading 1s may be left out), at most one pool chunk of rows (the general
+    /// path runs those inline too). The same row function, so the same bits. nil: the general path.
+    private static func rotaryHeadRows(_ x: Tensor, _ cos: Tensor, _ sin: Tensor, half: Int, axis: Int,
+                                       split: (b: Int, s: Int, h: Int, d: Int)?) -> Tensor? {
+        let (b, h, s, d) = split.map { ($0.b, $0.h, $0.s, $0.d) }
+            ?? (x.rank == 4 ? (x.shape[0], x.shape[1], x.shape[2], x.shape[3]) : (0, 0, 0, 0))
+        guard d > 1, axis == -1 || axis == 3, b * h * s * d <= 1 << 14, cos.shape == sin.shape, cos.rank >= 2, cos.rank <= 4
+        else { return nil }
+        func cosDim(_ axis: Int) -> Int { let a = cos.rank - 4 + axis; return a >= 0 ? cos.shape[a] : 1 }
+        let cosBatch = cosDim(0)
+        guard cosDim(1) == 1, cosDim(2) == s, cosDim(3) == d, cosBatch == 1 || cosBatch == b else { return nil }
+        let strides = split.map { HeadLayout.splitStrides($0.b, $0.s, $0.h, $0.d) } ?? (batch: h * s * d, head: s * d, seq: d)
+        let result = Tensor(uninitialized: .float32, shape: [b, h, s, d])
+        let px = x.pointer(Float.self), pc = cos.pointer(Float.self), ps = sin.pointer(Float.self)
+        let out = result.pointer(Float.self)
+        let rotated = Int64(min(max(half, 0), d))
+        var row = 0
+        for bi in 0..<b {
+            for hi in 0..<h {
+                for si in 0..<s {
+                    let table = ((cosBatch == 1 ? 0 : bi) * s + si) * d
+                    lpc_rotate_half_row(px + bi * strides.batch + hi * strides.head + si * strides.seq, pc + table, ps + table,
+                                        out + row * d, Int64(d), rotated)
+                    row += 1
+                }
             }
         }
         return result
@@ -258,7 +291,7 @@ enum FusedKernels {
     /// scales input [N] at `index`, in place (y is the product's fresh result). Returns y.
     static func scaled(_ y: Tensor, _ ctx: KernelContext, _ index: Int) throws(KernelError) -> Tensor {
         guard ctx.inputs.count > index else { return y }
-        try scaleColumns(y, ctx.input(index, dtypes: [.float32]))
+        try scaleColumns(y, ctx.input(index, dtype: .float32))
         return y
     }
 
@@ -286,7 +319,7 @@ enum FusedKernels {
                 throw KernelError("MatMulKNGroup with scaled = 1 needs x, p weights and p scales; got \(ctx.inputs.count) inputs")
             }
             let results = try matMulKNGroup(ctx.input(0), (1...parts).map { i throws(KernelError) in try ctx.input(i) })
-            for (p, y) in results.enumerated() { try scaleColumns(y, ctx.input(1 + parts + p, dtypes: [.float32])) }
+            for (p, y) in results.enumerated() { try scaleColumns(y, ctx.input(1 + parts + p, dtype: .float32)) }
             return results
         }
         return try matMulKNGroup(ctx.input(0), (1..<max(ctx.inputs.count, 1)).map { i throws(KernelError) in try ctx.input(i) })

@@ -36,9 +36,9 @@ enum GQAttentionKernel {
     }
 
     static func run(_ ctx: KernelContext) throws(KernelError) -> Tensor {
-        let q = try ctx.input(0, dtypes: [.float32])
-        let k = try ctx.input(1, dtypes: [.float32])
-        let v = try ctx.input(2, dtypes: [.float32])
+        let q = try ctx.input(0, dtype: .float32)
+        let k = try ctx.input(1, dtype: .float32)
+        let v = try ctx.input(2, dtype: .float32)
         let mask = ctx.optionalInput(3)
         let node = ctx.node
         let split = (node.int("q_split_heads") ?? 0) != 0

@@ -13,7 +13,7 @@ enum KVAppendKernel {
     }
 
     static func run(_ ctx: KernelContext) throws -> Tensor {
-        let past = try ctx.input(0, dtypes: [.float32]), new = try ctx.input(1, dtypes: [.float32])
+        let past = try ctx.input(0, dtype: .float32), new = try ctx.input(1, dtype: .float32)
         // `split_heads` (HeadLayoutAbsorption): new's memory is [b, s, h, d], input 2 the absorbed
         // Reshape's shape; new is read as its [b, h, s, d] transpose, in place.
         let split = (ctx.node.int("split_heads") ?? 0) != 0
