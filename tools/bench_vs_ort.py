@@ -11,7 +11,9 @@ Usage:
 Every engine runs the same file (genai: its own builder export of the same weights) with the same
 thread count, a random prompt of --prompt-tokens ids, then --gen-tokens single-token decode steps,
 --runs interleaved rounds (every engine once per round, so load drift hits all alike). Figures
-are medians over rounds; ratios are each engine ÷ onnxruntime. lpc computes only the last
+are medians over rounds; ratios are each engine ÷ onnxruntime. onnxruntime, lpc and genai run
+first in each round, back to back, and lpc's decode time over theirs is also given per round
+(median and range: the host's speed drifts between rounds). lpc computes only the last
 position's logits at prefill (what generation needs); the "--all-logits" row computes every
 position, as the onnxruntime session on the export does. --lpc-optimized FOLDER adds lpc on a
 folder written by `lpc optimize` (made if missing): its load skips parsing plumbing and passes;
@@ -165,6 +167,21 @@ def median_rows(samples):
     return rows
 
 
+def paired_summary(samples):
+    """lpc's decode time over onnxruntime's and genai's within each round (engines run back to
+    back), as a median with its range: steadier than a ratio of medians when the host's speed
+    drifts between rounds."""
+    ours = samples.get("lpc", [])
+    for name in ("onnxruntime (optimum export)", "onnxruntime-genai (builder export)"):
+        theirs = samples.get(name, [])
+        if len(theirs) != len(ours) or not ours:
+            continue  # a round failed for one of them: rounds no longer pair up
+        ratios = [a["decode_ms_per_token"] / b["decode_ms_per_token"] for a, b in zip(ours, theirs)]
+        faster = sum(r < 1 for r in ratios)
+        print(f"lpc decode ÷ {name.split(' ')[0]}, per round: median {statistics.median(ratios):.2f}x "
+              f"(range {min(ratios):.2f}-{max(ratios):.2f}x); lpc faster in {faster} of {len(ratios)} rounds")
+
+
 def ensure_optimized(lpc, model, folder, weights):
     """Writes `lpc optimize MODEL -o FOLDER` unless FOLDER already holds an optimized model."""
     if (Path(folder) / "model.onnx").exists():
@@ -208,6 +225,13 @@ def main():
     engines = {
         "onnxruntime (optimum export)": lambda: ort_bench(args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1),
         "lpc": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra),
+    }
+    # The three engines the acceptance compares run back to back, so a round's ratios between them
+    # see one phase of the (shared, noisy) host.
+    if args.genai_model:
+        engines["onnxruntime-genai (builder export)"] = lambda: genai_bench(
+            args.genai_python, args.genai_model, args.threads, args.prompt_tokens, args.gen_tokens, 1)
+    engines |= {
         "lpc --all-logits": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1,
                                               extra + ["--all-logits"]),
     }
@@ -221,9 +245,6 @@ def main():
         for storage in ("f32", "f16", "i16"):
             engines[f"lpc --weights {storage}"] = lambda storage=storage: lpc_bench(
                 args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra + ["--weights", storage])
-    if args.genai_model:
-        engines["onnxruntime-genai (builder export)"] = lambda: genai_bench(
-            args.genai_python, args.genai_model, args.threads, args.prompt_tokens, args.gen_tokens, 1)
     samples = {name: [] for name in engines}
     loads = []
     for round_index in range(args.runs):
@@ -272,6 +293,7 @@ def main():
             if (r := rows.get(f"lpc --weights {storage}")):
                 print(f"lpc --weights {storage}: decode {f32['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x "
                       f"faster than f32 ({r['decode_ms_per_token']:.2f} vs {f32['decode_ms_per_token']:.2f} ms)")
+    paired_summary(samples)
     if long:
         print(f"lpc decode at past 64: {short['decode_ms_per_token']:.2f} ms, at past {args.long_past}: "
               f"{long['decode_ms_per_token']:.2f} ms ({long['decode_ms_per_token'] / short['decode_ms_per_token']:.2f}x)")
