@@ -18,7 +18,9 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Decode reads every weight once per token, so its floor is weight bytes ÷ read bandwidth;
         the bandwidth is measured in the same run by reading the loaded weights with --threads
-        threads. Figures are medians over --runs runs. Release builds only (debug is ~80× slower).
+        threads, before and after the timed runs; the higher of the two is used (the host's
+        bandwidth drifts: the lower floor is the conservative one). Figures are medians over
+        --runs runs. Release builds only (debug is ~80× slower).
         Examples:
           lpc bench models/SmolLM2-135M-Instruct --threads 2 --runs 5
           lpc bench model.onnx --prompt-tokens 128 --gen-tokens 64 --format json
@@ -100,6 +102,7 @@ struct BenchCommand: ParsableCommand {
             _ = try lm.forward([1], cache: &cache)
         }
 
+        let bandwidthBefore = lm.session.measureWeightReadBandwidth(threads: threads, repeats: 5)
         var prefillRates: [Double] = []
         var decodeMs: [Double] = []
         for _ in 0..<runs {
@@ -116,7 +119,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
 
-        let bandwidth = lm.session.measureWeightReadBandwidth(threads: threads, repeats: 5)
+        let bandwidth = max(bandwidthBefore, lm.session.measureWeightReadBandwidth(threads: threads, repeats: 5))
         let decodeMedian = median(decodeMs)
         let floorMs = Double(bytesPerToken) / bandwidth * 1000
         let kvBytes = lm.kvCacheBytes(tokens: promptTokens + genTokens)
