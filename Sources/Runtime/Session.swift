@@ -53,8 +53,9 @@ public final class Session {
     /// Persistent per-session state for stateful fused kernels (the in-place KV cache).
     public let state = ExecutionState()
 
-    /// A class, not a struct: the run loop then retains one reference per step instead of each
-    /// field (copies of a struct step were a fifth of a decode step's serial time).
+    /// A class, not a struct: the run loop then retains one reference per step instead of each of
+    /// its fields (a decode step runs ~400 steps; the struct's copies were the largest single
+    /// caller of swift_retain in a profile of its serial time).
     private final class Step {
         let node: Node
         let kernel: Kernel
