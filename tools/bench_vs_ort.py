@@ -6,14 +6,16 @@ Usage:
   swift build -c release
   $PY tools/bench_vs_ort.py models/SmolLM2-135M-Instruct --threads 2 --runs 5 \
       [--genai-model models/SmolLM2-135M-Instruct-genai --genai-python /work/main/.venv-genai/bin/python] \
-      [--lpc-args "--weights f16"] [--lpc-optimized /tmp/smol-lpc] [--long-past 1024] [--markdown]
+      [--repeats 3] [--lpc-args "--weights f16"] [--lpc-optimized /tmp/smol-lpc] [--long-past 1024] [--markdown]
 
 Every engine runs the same file (genai: its own builder export of the same weights) with the same
 thread count, a random prompt of --prompt-tokens ids, then --gen-tokens single-token decode steps,
 --runs interleaved rounds (every engine once per round, so load drift hits all alike). Figures
 are medians over rounds; ratios are each engine ÷ onnxruntime. onnxruntime, lpc and genai run
 first in each round, back to back, and lpc's decode time over theirs is also given per round
-(median and range: the host's speed drifts between rounds). lpc computes only the last
+(median and range: the host's speed drifts between rounds). --repeats N has every engine repeat
+its prompt and decode N times within its turn (medians): one 128-token prefill is a ~0.2 s sample,
+the noisiest figure on a shared host. lpc computes only the last
 position's logits at prefill (what generation needs); the "--all-logits" row computes every
 position, as the onnxruntime session on the export does. --lpc-optimized FOLDER adds lpc on a
 folder written by `lpc optimize` (made if missing): its load skips parsing plumbing and passes;
@@ -198,6 +200,9 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5, help="interleaved rounds: every engine once per round")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="prompt + decode repetitions per engine per round (each engine reports their medians): "
+                         "a 128-token prefill is one ~0.2 s sample, noisy on a shared host")
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--lpc", default=str(ROOT / ".build" / "release" / "lpc"))
@@ -223,28 +228,28 @@ def main():
     # lpc computes the last position's logits at prefill by default (all generation needs);
     # "--all-logits" computes every position, as the onnxruntime session on the export does.
     engines = {
-        "onnxruntime (optimum export)": lambda: ort_bench(args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1),
-        "lpc": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra),
+        "onnxruntime (optimum export)": lambda: ort_bench(args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.repeats),
+        "lpc": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.repeats, extra),
     }
     # The three engines the acceptance compares run back to back, so a round's ratios between them
     # see one phase of the (shared, noisy) host.
     if args.genai_model:
         engines["onnxruntime-genai (builder export)"] = lambda: genai_bench(
-            args.genai_python, args.genai_model, args.threads, args.prompt_tokens, args.gen_tokens, 1)
+            args.genai_python, args.genai_model, args.threads, args.prompt_tokens, args.gen_tokens, args.repeats)
     engines |= {
-        "lpc --all-logits": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1,
+        "lpc --all-logits": lambda: lpc_bench(args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.repeats,
                                               extra + ["--all-logits"]),
     }
     if args.lpc_optimized:
         engines["lpc (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, args.lpc_optimized, args.threads,
-                                                                 args.prompt_tokens, args.gen_tokens, 1, extra)
+                                                                 args.prompt_tokens, args.gen_tokens, args.repeats, extra)
     if f24_folder and "--weights" not in extra and not args.no_f16:
         engines["lpc --weights f24 (lpc optimize folder)"] = lambda: lpc_bench(args.lpc, f24_folder, args.threads,
-                                                                              args.prompt_tokens, args.gen_tokens, 1, extra)
+                                                                              args.prompt_tokens, args.gen_tokens, args.repeats, extra)
     if "--weights" not in extra and not args.no_f16:
         for storage in ("f32", "f16", "i16"):
             engines[f"lpc --weights {storage}"] = lambda storage=storage: lpc_bench(
-                args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, 1, extra + ["--weights", storage])
+                args.lpc, args.model, args.threads, args.prompt_tokens, args.gen_tokens, args.repeats, extra + ["--weights", storage])
     samples = {name: [] for name in engines}
     loads = []
     for round_index in range(args.runs):
@@ -257,8 +262,13 @@ def main():
     rows = median_rows(samples)
     long = None
     if args.long_past:
-        short = lpc_bench(args.lpc, args.model, args.threads, 64, 32, args.runs, extra)
-        long = lpc_bench(args.lpc, args.model, args.threads, args.long_past, 32, args.runs, extra)
+        # Past 64 and past --long-past alternate, one run each per round, so drift hits both alike.
+        shorts, longs = [], []
+        for _ in range(args.runs):
+            shorts.append(lpc_bench(args.lpc, args.model, args.threads, 64, 32, 1, extra)["decode_ms_per_token"])
+            longs.append(lpc_bench(args.lpc, args.model, args.threads, args.long_past, 32, 1, extra)["decode_ms_per_token"])
+        short = {"decode_ms_per_token": statistics.median(shorts)}
+        long = {"decode_ms_per_token": statistics.median(longs)}
 
     ours = rows["lpc"]
     ort = rows["onnxruntime (optimum export)"]
@@ -296,7 +306,8 @@ def main():
     paired_summary(samples)
     if long:
         print(f"lpc decode at past 64: {short['decode_ms_per_token']:.2f} ms, at past {args.long_past}: "
-              f"{long['decode_ms_per_token']:.2f} ms ({long['decode_ms_per_token'] / short['decode_ms_per_token']:.2f}x)")
+              f"{long['decode_ms_per_token']:.2f} ms ({long['decode_ms_per_token'] / short['decode_ms_per_token']:.2f}x; "
+              f"medians of {args.runs} alternating runs)")
     print(json.dumps({"rows": rows, "samples": samples}), file=sys.stderr)
 
 
