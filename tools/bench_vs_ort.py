@@ -12,7 +12,7 @@ Every engine runs the same file (genai: its own builder export of the same weigh
 thread count, a random prompt of --prompt-tokens ids, then --gen-tokens single-token decode steps,
 --runs interleaved rounds (every engine once per round, so load drift hits all alike). Figures
 are medians over rounds; ratios are each engine ÷ onnxruntime. onnxruntime, lpc and genai run
-first in each round, back to back, and lpc's decode time over theirs is also given per round
+first in each round, back to back, and lpc's decode time and prefill speed over theirs are also given per round
 (median and range: the host's speed drifts between rounds). --repeats N has every engine repeat
 its prompt and decode N times within its turn (medians): one 128-token prefill is a ~0.2 s sample,
 the noisiest figure on a shared host. lpc computes only the last
@@ -170,18 +170,20 @@ def median_rows(samples):
 
 
 def paired_summary(samples):
-    """lpc's decode time over onnxruntime's and genai's within each round (engines run back to
-    back), as a median with its range: steadier than a ratio of medians when the host's speed
-    drifts between rounds."""
+    """lpc's decode time and prefill speed over onnxruntime's and genai's within each round
+    (engines run back to back), as a median with its range: steadier than a ratio of medians when
+    the host's speed drifts between rounds."""
     ours = samples.get("lpc", [])
     for name in ("onnxruntime (optimum export)", "onnxruntime-genai (builder export)"):
         theirs = samples.get(name, [])
         if len(theirs) != len(ours) or not ours:
             continue  # a round failed for one of them: rounds no longer pair up
-        ratios = [a["decode_ms_per_token"] / b["decode_ms_per_token"] for a, b in zip(ours, theirs)]
-        faster = sum(r < 1 for r in ratios)
-        print(f"lpc decode ÷ {name.split(' ')[0]}, per round: median {statistics.median(ratios):.2f}x "
-              f"(range {min(ratios):.2f}-{max(ratios):.2f}x); lpc faster in {faster} of {len(ratios)} rounds")
+        engine = name.split(" ")[0]
+        for key, label, better in (("decode_ms_per_token", "decode ms", lambda r: r < 1),
+                                   ("prefill_tokens_per_s", "prefill tok/s", lambda r: r > 1)):
+            ratios = [a[key] / b[key] for a, b in zip(ours, theirs)]
+            print(f"lpc {label} ÷ {engine}'s, per round: median {statistics.median(ratios):.2f}x "
+                  f"(range {min(ratios):.2f}-{max(ratios):.2f}x); lpc faster in {sum(map(better, ratios))} of {len(ratios)} rounds")
 
 
 def ensure_optimized(lpc, model, folder, weights):
