@@ -17,8 +17,8 @@ extension Graph {
         }
         let inputNames = Set(inputs.map(\.name))
         func isExternal(_ name: String) -> Bool { initializers[name] != nil || inputNames.contains(name) }
-        // Per node, the producer of each distinct input (a node has a few: a scan is cheaper than a
-        // Set per node); -1 for graph inputs and initializers.
+        // An edge (consumer, producer) per distinct input a node produces (a node has a few inputs:
+        // a scan is cheaper than a Set per node); graph inputs and initializers make no edge.
         var edges: [(consumer: Int, source: Int)] = []
         edges.reserveCapacity(nodes.count * 2)
         var undefined: [(node: String, input: String)] = []
