@@ -176,10 +176,19 @@ struct BenchCommand: ParsableCommand {
                 print("  \(padded) " + String(format: "%9.3f ms  %4d calls  %6.1f GB/s", seconds * 1000 / Double(steps),
                                                 count / steps, Double(bytes * count) / seconds / 1e9))
             }
+            let pool = RuntimeThreads.poolStatistics()
+            if pool.jobs > 0 {
+                let perStep = { (seconds: Double) in String(format: "%.3f ms", seconds * 1000 / Double(steps)) }
+                print("  thread pool: \(pool.jobs / steps) jobs; tasks: caller \(pool.callerTasks / steps) in \(perStep(pool.callerTaskSeconds)), "
+                      + "workers \(pool.workerTasks / steps) in \(perStep(pool.workerTaskSeconds)); "
+                      + "the caller waited \(perStep(pool.callerWaitSeconds)) at job ends for workers still running")
+            }
             byOp = [:]
             byWeight = [:]
+            RuntimeThreads.resetPoolStatistics()
         }
         var cache = lm.emptyCache()
+        RuntimeThreads.resetPoolStatistics()
         last = now()
         _ = try lm.forward(prompt, cache: &cache)
         report("prefill of \(prompt.count) tokens, by op type:", steps: 1)
@@ -193,6 +202,7 @@ struct BenchCommand: ParsableCommand {
         _ = try lm.forward(Array(repeating: prompt[0], count: 1024), cache: &long)
         byOp = [:]
         byWeight = [:]
+        RuntimeThreads.resetPoolStatistics()
         for _ in 0..<5 {
             last = now()
             _ = try lm.forward([1], cache: &long)

@@ -57,6 +57,17 @@ int lpc_get_threads(void);
 typedef void (*lpc_task_fn)(void *ctx, int64_t task);
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx);
 
+/// How evenly the pool's jobs split (for `lpc bench --profile`): seconds the caller spent on
+/// tasks, the workers spent on tasks (summed), and the caller waited at the end of jobs for
+/// workers still finishing theirs; jobs run on the pool and tasks each side ran. Counted from the
+/// last reset; read while no job runs.
+typedef struct {
+    int64_t jobs, caller_tasks, worker_tasks;
+    double caller_task_seconds, worker_task_seconds, caller_wait_seconds;
+} lpc_pool_stats;
+void lpc_pool_stats_read(lpc_pool_stats *out);
+void lpc_pool_stats_reset(void);
+
 /// Asks an idle worker to read [p, p + bytes) into the caches until the next job starts (the
 /// next matrix product's weights, read while the caller runs small serial ops). Lengths are cut to
 /// whole cache lines and at most 4 MiB. No-op with one thread.

@@ -521,6 +521,24 @@ public enum RuntimeThreads {
 
     nonisolated(unsafe) private static var configured = false
 
+    /// How evenly the pool's jobs split since the last `resetPoolStatistics()` (`lpc_pool_stats`).
+    public struct PoolStatistics: Sendable {
+        public var jobs = 0, callerTasks = 0, workerTasks = 0
+        /// Seconds on tasks (the workers' summed), and the caller's wait at job ends for workers
+        /// still running a task: time one thread idles while another finishes.
+        public var callerTaskSeconds = 0.0, workerTaskSeconds = 0.0, callerWaitSeconds = 0.0
+    }
+
+    public static func poolStatistics() -> PoolStatistics {
+        var raw = lpc_pool_stats()
+        lpc_pool_stats_read(&raw)
+        return PoolStatistics(jobs: Int(raw.jobs), callerTasks: Int(raw.caller_tasks), workerTasks: Int(raw.worker_tasks),
+                              callerTaskSeconds: raw.caller_task_seconds, workerTaskSeconds: raw.worker_task_seconds,
+                              callerWaitSeconds: raw.caller_wait_seconds)
+    }
+
+    public static func resetPoolStatistics() { lpc_pool_stats_reset() }
+
     /// Sets our pool's thread count and OpenBLAS's (DESIGN.md §5: one budget for both).
     public static func setThreadCount(_ threads: Int) {
         let count = max(1, threads)
