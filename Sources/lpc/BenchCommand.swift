@@ -105,19 +105,26 @@ struct BenchCommand: ParsableCommand {
         let bandwidthBefore = lm.session.measureWeightReadBandwidth(threads: threads, repeats: 5)
         var prefillRates: [Double] = []
         var decodeMs: [Double] = []
+        var decodePool = RuntimeThreads.PoolStatistics() // summed over the decode steps of every run
         for _ in 0..<runs {
             var cache = lm.emptyCache()
             let start = now()
             var logits = try lm.forward(prompt, cache: &cache)
             prefillRates.append(Double(promptTokens) / (now() - start))
             var token = argmaxLast(logits)
+            RuntimeThreads.resetPoolStatistics()
             for _ in 0..<genTokens {
                 let stepStart = now()
                 logits = try lm.forward([token], cache: &cache)
                 decodeMs.append((now() - stepStart) * 1000)
                 token = argmaxLast(logits)
             }
+            let pool = RuntimeThreads.poolStatistics()
+            decodePool.callerWaitSeconds += pool.callerWaitSeconds
+            decodePool.callerTaskSeconds += pool.callerTaskSeconds
+            decodePool.workerTaskSeconds += pool.workerTaskSeconds
         }
+        let decodeSteps = Double(runs * genTokens)
 
         let bandwidth = max(bandwidthBefore, lm.session.measureWeightReadBandwidth(threads: threads, repeats: 5))
         let decodeMedian = median(decodeMs)
@@ -131,7 +138,10 @@ struct BenchCommand: ParsableCommand {
             peak_rss_bytes: peakRSSBytes(), weight_bytes: weightBytes, weight_bytes_read_per_token: bytesPerToken,
             kv_cache_bytes: kvBytes,
             bandwidth_gb_per_s: bandwidth / 1e9, roofline_ms_per_token: floorMs,
-            roofline_fraction: floorMs / decodeMedian)
+            roofline_fraction: floorMs / decodeMedian,
+            decode_pool_wait_ms_per_token: decodePool.callerWaitSeconds * 1000 / decodeSteps,
+            decode_pool_caller_task_ms_per_token: decodePool.callerTaskSeconds * 1000 / decodeSteps,
+            decode_pool_worker_task_ms_per_token: decodePool.workerTaskSeconds * 1000 / decodeSteps)
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -262,6 +272,11 @@ struct BenchCommand: ParsableCommand {
         var bandwidth_gb_per_s: Double
         var roofline_ms_per_token: Double
         var roofline_fraction: Double
+        /// Per decode step (means): the caller's wait at the end of pool jobs for workers still
+        /// running a task (one thread idle), and task time on each side (the workers' summed).
+        var decode_pool_wait_ms_per_token: Double
+        var decode_pool_caller_task_ms_per_token: Double
+        var decode_pool_worker_task_ms_per_token: Double
 
         var table: String {
             let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
@@ -277,6 +292,9 @@ struct BenchCommand: ParsableCommand {
                 ("weights / read per token / KV", "\(mb(weight_bytes)) / \(mb(weight_bytes_read_per_token)) / \(mb(kv_cache_bytes))"),
                 ("read bandwidth", String(format: "%.1f GB/s", bandwidth_gb_per_s)),
                 ("roofline", String(format: "%.2f ms/token → %.0f%% reached", roofline_ms_per_token, roofline_fraction * 100)),
+                ("decode thread pool", String(format: "tasks %.2f ms/token on the caller, %.2f on workers; the caller waited %.2f at job ends",
+                                              decode_pool_caller_task_ms_per_token, decode_pool_worker_task_ms_per_token,
+                                              decode_pool_wait_ms_per_token)),
             ]
             let width = rows.map(\.0.count).max() ?? 0
             return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }

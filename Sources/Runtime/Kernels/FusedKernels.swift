@@ -527,6 +527,12 @@ public enum RuntimeThreads {
         /// Seconds on tasks (the workers' summed), and the caller's wait at job ends for workers
         /// still running a task: time one thread idles while another finishes.
         public var callerTaskSeconds = 0.0, workerTaskSeconds = 0.0, callerWaitSeconds = 0.0
+
+        public init(jobs: Int = 0, callerTasks: Int = 0, workerTasks: Int = 0,
+                    callerTaskSeconds: Double = 0, workerTaskSeconds: Double = 0, callerWaitSeconds: Double = 0) {
+            (self.jobs, self.callerTasks, self.workerTasks) = (jobs, callerTasks, workerTasks)
+            (self.callerTaskSeconds, self.workerTaskSeconds, self.callerWaitSeconds) = (callerTaskSeconds, workerTaskSeconds, callerWaitSeconds)
+        }
     }
 
     public static func poolStatistics() -> PoolStatistics {
