@@ -454,9 +454,12 @@ static void gemv(const float *x, const void *w, float *y, int64_t m, int64_t n, 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) { memset(y, 0, (size_t)(m * n) * sizeof(float)); return; }
     int threads = pool_threads;
-    // Chunks of whole 16-row groups; a few per thread so uneven cores even out.
+    // Chunks of whole 16-row groups; a few per thread so uneven cores even out, and for large
+    // products (the LM head: 113 MB in float32) about 1 MiB each, so that the caller's wait for the
+    // last task is short. Each row's sum is one task's, so the split never changes the bits.
     int64_t bytes = n * k * weight_size(wt);
     int64_t tasks = bytes < (1 << 16) ? 1 : (int64_t)threads * 4;
+    if (bytes >> 20 > tasks) tasks = bytes >> 20;
     int64_t chunk = (n + tasks - 1) / tasks;
     chunk = (chunk + 15) & ~(int64_t)15;
     tasks = (n + chunk - 1) / chunk;

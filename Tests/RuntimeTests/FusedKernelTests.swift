@@ -20,6 +20,26 @@ struct FusedKernelTests {
         (1, 1536, 576), (4, 31, 130), (8, 48, 7), (9, 40, 40), (1, 576, 1536), (5, 1000, 15),
     ]
 
+    /// An LM-head-like NT product (18.9 MB: split into ~1 MiB tasks, more than four per thread):
+    /// close to the reference, and the same bits for every thread count (each row is one task's).
+    @Test func largeGemvSplitsWithoutChangingBits() {
+        let (m, n, k) = (2, 8195, 576)
+        let x = Self.random(m * k, seed: 3), w = Self.random(n * k, seed: 4)
+        var reference = [Float](repeating: .nan, count: m * n)
+        lpc_gemv_f32_reference(x, w, &reference, Int64(m), Int64(n), Int64(k))
+        var outputs: [[Float]] = []
+        defer { RuntimeThreads.setThreadCount(2) }
+        for threads in [1, 2, 3] {
+            RuntimeThreads.setThreadCount(threads)
+            var fast = [Float](repeating: .nan, count: m * n)
+            lpc_gemv_f32(x, w, &fast, Int64(m), Int64(n), Int64(k))
+            let report = closeness(Tensor(fast, shape: [m, n]), Tensor(reference, shape: [m, n]), atol: 1e-4, rtol: 1e-4)
+            #expect(report.isClose, "gemv NT f32 m=\(m) n=\(n) k=\(k) threads=\(threads): \(report)")
+            outputs.append(fast)
+        }
+        #expect(outputs[1] == outputs[0] && outputs[2] == outputs[0], "the split changed the bits")
+    }
+
     @Test(arguments: [1, 2, 3])
     func gemvF32MatchesReference(threads: Int) {
         RuntimeThreads.setThreadCount(threads)
