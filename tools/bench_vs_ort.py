@@ -161,7 +161,9 @@ def median_rows(samples):
         if not runs:
             continue
         row = dict(runs[-1])
-        for key in ("load_s", "prefill_tokens_per_s", "decode_ms_per_token", "background_pack_s"):
+        for key in ("load_s", "prefill_tokens_per_s", "decode_ms_per_token", "background_pack_s",
+                    "decode_pool_wait_ms_per_token", "decode_pool_caller_task_ms_per_token",
+                    "decode_pool_worker_task_ms_per_token"):
             if all(r.get(key) is not None for r in runs):
                 row[key] = statistics.median(r[key] for r in runs)
         row["rounds"] = len(runs)
@@ -295,6 +297,10 @@ def main():
     print(f"lpc: roofline {ours['roofline_ms_per_token']:.2f} ms/token at {ours['bandwidth_gb_per_s']:.1f} GB/s "
           f"-> {ours['roofline_fraction'] * 100:.0f}% reached; peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
           f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV)")
+    if ours.get("decode_pool_wait_ms_per_token") is not None:
+        print(f"lpc: decode thread pool: tasks {ours['decode_pool_caller_task_ms_per_token']:.2f} ms/token on the caller, "
+              f"{ours['decode_pool_worker_task_ms_per_token']:.2f} on workers; the caller waited "
+              f"{ours['decode_pool_wait_ms_per_token']:.2f} ms/token at job ends (medians)")
     if ours.get("background_pack_s") is not None:
         print(f"lpc: background f24 packing took {ours['background_pack_s']:.3f} s after load (median; "
               f"the measured runs start after it)")
