@@ -57,7 +57,7 @@ int lpc_get_threads(void);
 typedef void (*lpc_task_fn)(void *ctx, int64_t task);
 void lpc_parallel_for(int64_t tasks, lpc_task_fn fn, void *ctx);
 
-/// How evenly the pool's jobs split (for `lpc bench --profile`): seconds the caller spent on
+/// How evenly the pool's jobs split (reported by `lpc bench`): seconds the caller spent on
 /// tasks, the workers spent on tasks (summed), and the caller waited at the end of jobs for
 /// workers still finishing theirs; jobs run on the pool and tasks each side ran. Counted from the
 /// last reset; read while no job runs.
