@@ -30,22 +30,12 @@ public struct KernelContext {
         index < inputs.count ? inputs[index] : nil
     }
 
-    /// Throws unless the input has the given dtype (no set to build: fused kernels call this per
-    /// input per decode step).
+    /// Throws unless the input has the given dtype (a plain comparison: fused kernels call this
+    /// per input per decode step).
     public func input(_ index: Int, dtype: DType) throws(KernelError) -> Tensor {
         let tensor = try input(index)
         guard tensor.dtype == dtype else {
             throw KernelError("input #\(index) has dtype \(tensor.dtype); expected \(dtype)")
-        }
-        return tensor
-    }
-
-    /// Throws unless the input has one of the given dtypes.
-    public func input(_ index: Int, dtypes allowed: Set<DType>) throws(KernelError) -> Tensor {
-        let tensor = try input(index)
-        guard allowed.contains(tensor.dtype) else {
-            let names = allowed.map(\.description).sorted().joined(separator: ", ")
-            throw KernelError("input #\(index) has dtype \(tensor.dtype); expected one of \(names)")
         }
         return tensor
     }

@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// The pool's balance counters (`lpc bench --profile`'s "thread pool" line): a job that ran on the
+/// The pool's balance counters (`lpc bench`'s "decode thread pool" line): a job that ran on the
 /// pool shows up with its tasks split between the caller and the workers, and time on both sides.
 @Suite("Thread pool statistics", .serialized)
 struct PoolStatisticsTests {

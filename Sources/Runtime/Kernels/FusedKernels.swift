@@ -528,19 +528,18 @@ public enum RuntimeThreads {
         /// still running a task: time one thread idles while another finishes.
         public var callerTaskSeconds = 0.0, workerTaskSeconds = 0.0, callerWaitSeconds = 0.0
 
-        public init(jobs: Int = 0, callerTasks: Int = 0, workerTasks: Int = 0,
-                    callerTaskSeconds: Double = 0, workerTaskSeconds: Double = 0, callerWaitSeconds: Double = 0) {
-            (self.jobs, self.callerTasks, self.workerTasks) = (jobs, callerTasks, workerTasks)
-            (self.callerTaskSeconds, self.workerTaskSeconds, self.callerWaitSeconds) = (callerTaskSeconds, workerTaskSeconds, callerWaitSeconds)
-        }
+        public init() {}
     }
 
     public static func poolStatistics() -> PoolStatistics {
         var raw = lpc_pool_stats()
         lpc_pool_stats_read(&raw)
-        return PoolStatistics(jobs: Int(raw.jobs), callerTasks: Int(raw.caller_tasks), workerTasks: Int(raw.worker_tasks),
-                              callerTaskSeconds: raw.caller_task_seconds, workerTaskSeconds: raw.worker_task_seconds,
-                              callerWaitSeconds: raw.caller_wait_seconds)
+        var stats = PoolStatistics()
+        (stats.jobs, stats.callerTasks, stats.workerTasks) = (Int(raw.jobs), Int(raw.caller_tasks), Int(raw.worker_tasks))
+        stats.callerTaskSeconds = raw.caller_task_seconds
+        stats.workerTaskSeconds = raw.worker_task_seconds
+        stats.callerWaitSeconds = raw.caller_wait_seconds
+        return stats
     }
 
     public static func resetPoolStatistics() { lpc_pool_stats_reset() }
