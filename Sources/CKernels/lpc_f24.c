@@ -1,8 +1,8 @@
 #include "lpc_kernels.h"
 #include "f24_simd.h"
 
-// Conversions between float32 and f24 (lpc_f24.h). The product kernels are in lpc_kernels.c
-// (column bands, beside the float32 ones they mirror) and lpc_gemv_f24.c (the decode K-split).
+// Conversions between float32 and f24 (lpc_f24.h), element runs and tiled matrices. The product
+// kernels are in lpc_gemv_f24.c (decode) and lpc_sgemm.c (prefill).
 
 int lpc_f24_supported(void) {
     static int supported = -1;
@@ -58,4 +58,25 @@ static void widen_avx512(const lpc_f24 *src, float *dst, int64_t n) {
 void lpc_f24_to_f32_n(const lpc_f24 *src, float *dst, int64_t n) {
     if (lpc_simd_level() == 3) { widen_avx512(src, dst, n); return; }
     for (int64_t i = 0; i < n; i++) dst[i] = lpc_f24_to_f32(src[i]);
+}
+
+// Each row of a strip is a contiguous run in both layouts: one conversion call per run.
+int lpc_f32_to_f24_tiles(const float *src, lpc_f24 *dst, int64_t k, int64_t n, int64_t r0, int64_t r1) {
+    int vector = lpc_simd_level() == 3;
+    uint32_t dropped = 0;
+    for (int64_t j = r0; j < r1; j++)
+        for (int64_t c = 0; c < n; c += LPC_F24_STRIP) {
+            int64_t w = n - c < LPC_F24_STRIP ? n - c : LPC_F24_STRIP;
+            lpc_f24 *out = dst + lpc_f24_tile_index(k, n, j, c);
+            dropped |= vector ? pack_avx512(src + j * n + c, out, w) : pack_scalar(src + j * n + c, out, w);
+        }
+    return dropped == 0 ? 0 : -1;
+}
+
+void lpc_f24_tiles_to_f32(const lpc_f24 *src, float *dst, int64_t k, int64_t n, int64_t r0, int64_t r1) {
+    for (int64_t j = r0; j < r1; j++)
+        for (int64_t c = 0; c < n; c += LPC_F24_STRIP) {
+            int64_t w = n - c < LPC_F24_STRIP ? n - c : LPC_F24_STRIP;
+            lpc_f24_to_f32_n(src + lpc_f24_tile_index(k, n, j, c), dst + j * n + c, w);
+        }
 }

@@ -1,10 +1,13 @@
-// Decode matrix-vector kernel over f24 weights [k, n] (lpc_f24.h), AVX-512.
+// Decode matrix-vector kernels over tiled f24 weights [k, n] (lpc_f24.h).
 //
-// The arithmetic is ksplit_f32_avx512's (lpc_kernels.c), operation for operation, so the sums
-// are the float32 kernel's bits. What differs is memory: three bytes per weight make the float32
-// shape bound by how many loads the core keeps in flight, not by bandwidth (measured: the same
-// weights per second as float32, i.e. 25% fewer bytes per second), so each pass also prefetches
-// its rows' bytes a fixed distance ahead into L2, as the 16-bit kernels do (lpc_gemv_half.c).
+// The arithmetic is the float32 kernels' (lpc_kernels.c: ksplit_f32_avx512 for the K-split,
+// kn_f32_* for column bands), operation for operation, so the sums are the float32 kernels' bits.
+// What differs is memory: the K-split walks a task's rows block by block and, in a block, strip
+// by strip (the order they are stored in, so a task is one sequential stream), keeping a strip's
+// 48 sums in registers over the block's rows where the row-major kernel loaded and stored y every
+// four rows. Three bytes per weight make the stream bound by how many loads the core keeps in
+// flight, not by bandwidth, so each pass also prefetches a fixed distance ahead into L2, as the
+// 16-bit kernels do (lpc_gemv_half.c).
 #include "lpc_kernels.h"
 #include "f24_simd.h"
 #include "gemv_f24.h"
@@ -14,11 +17,11 @@
 #define F24_PREFETCH_AHEAD 32768
 #endif
 
-// 64 weights of a row are 192 bytes, cut into four vectors of 16 floats by one vpermb each
-// (AVX512-VBMI: each 3-byte group moved up over a zero low byte) from four loads at byte 0, 48,
-// 96 and 128 (the last one aligned, so nothing past the 192 bytes is read). Index bytes: output
-// byte 4i + b (b = 1…3) ← input byte offset + 3i + b − 1, offset 0 (first three) or 16 (last);
-// bytes 4i are zeroed by the mask. Against three aligned loads cut by vpermt2b (which overwrites
+// A strip's row, 48 weights, is 144 bytes, cut into three vectors of 16 floats by one vpermb each
+// (AVX512-VBMI: each 3-byte group moved up over a zero low byte) from loads at byte 0, 48 and 80
+// (the last one ending at the row's end, so nothing past the 144 bytes is read). Index bytes:
+// output byte 4i + b (b = 1…3) ← input byte offset + 3i + b − 1, offset 0 (first two) or 16
+// (last); bytes 4i are zeroed by the mask. Against three aligned loads cut by vpermt2b (which overwrites
 // a source, so the compiler copies registers): 1.18–1.29× f32's weights/s streaming from memory
 // on 2 threads, was 1.09–1.14× (3 interleaved runs of a 212 MB sweep).
 #define KEEP_HIGH3 0xEEEEEEEEEEEEEEEEull
@@ -29,89 +32,143 @@ static void make_widen_index(void) {
 }
 #define WIDEN_AT(p, q) _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi8(KEEP_HIGH3, (q) == 3 ? i16 : i0, \
                                                                          _mm512_loadu_si512((p) + ((q) == 3 ? 128 : 48 * (q)))))
+#define STRIP_AT(p, q) _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi8(KEEP_HIGH3, (q) == 2 ? i16 : i0, \
+                                                                          _mm512_loadu_si512((p) + ((q) == 2 ? 80 : 48 * (q)))))
 
-// 64 weights at a time as in the kernel below (WIDEN_AT: four loads, one shuffle per 16), each 16 floats
-// stored to its strip.
+// 64 weights at a time (WIDEN_AT: four loads, one shuffle per 16), the rest 16 at a time.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
-void lpc_f24_widen_row_strips(const lpc_f24 *row, int64_t cols, float *dst, int64_t strip, int64_t stride) {
+static void widen_vbmi(const lpc_f24 *src, float *dst, int64_t count) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, make_widen_index);
     const __m512i i0 = _mm512_loadu_si512(widen_index[0]), i16 = _mm512_loadu_si512(widen_index[1]);
-    for (int64_t c = 0; c + 64 <= cols; c += 64) {
-        const char *p = (const char *)(row + c);
-        __m512 v[4] = {WIDEN_AT(p, 0), WIDEN_AT(p, 1), WIDEN_AT(p, 2), WIDEN_AT(p, 3)};
-        for (int q = 0; q < 4; q++) {
-            int64_t col = c + 16 * q;
-            _mm512_storeu_ps(dst + col / strip * stride + col % strip, v[q]);
-        }
+    int64_t c = 0;
+    for (; c + 64 <= count; c += 64) {
+        const char *p = (const char *)(src + c);
+        _mm512_storeu_ps(dst + c, WIDEN_AT(p, 0));
+        _mm512_storeu_ps(dst + c + 16, WIDEN_AT(p, 1));
+        _mm512_storeu_ps(dst + c + 32, WIDEN_AT(p, 2));
+        _mm512_storeu_ps(dst + c + 48, WIDEN_AT(p, 3));
     }
+    lpc_f24_to_f32_n(src + c, dst + c, count - c);
 }
 
+void lpc_f24_widen_contiguous(const lpc_f24 *src, float *dst, int64_t count) {
+    if (lpc_f24_supported()) widen_vbmi(src, dst, count);
+    else lpc_f24_to_f32_n(src, dst, count);
+}
+
+// Rows j0 ..< j1 (multiples of 4 but at k, as the float32 K-split's passes; multiples of 16 make
+// the task one contiguous range). Per block of the range, per strip: the strip's sums of each x
+// row come from `part`, take the block's rows in passes of four (the float32 kernel's pass: two
+// chains joined by an add), then single rows at the range's end, and go back to `part`.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
 void lpc_ksplit4_f24_avx512(const float *x, const lpc_f24 *w, float *part, int64_t m, int64_t n, int64_t k,
                             int64_t j0, int64_t j1) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, make_widen_index);
     const __m512i i0 = _mm512_loadu_si512(widen_index[0]), i16 = _mm512_loadu_si512(widen_index[1]);
-    int64_t n64 = n & ~(int64_t)63, nv = n & ~(int64_t)15;
-    __mmask16 tail = (__mmask16)((1u << (n - nv)) - 1);
     memset(part, 0, (size_t)(m * n) * sizeof(float));
-    const char *end = (const char *)(w + j1 * n);
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        const lpc_f24 *w0 = w + j * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
-        for (int64_t i = 0; i < m; i++) {
-            const float *xi = x + i * k + j;
-            __m512 x0 = _mm512_set1_ps(xi[0]), x1 = _mm512_set1_ps(xi[1]);
-            __m512 x2 = _mm512_set1_ps(xi[2]), x3 = _mm512_set1_ps(xi[3]);
-            float *yi = part + i * n;
-            int64_t c = 0;
-            for (; c < n64; c += 64) {
-                // The four rows are one block of memory: prefetch its bytes at the rate a step
-                // consumes them (4 rows × 192 bytes), F24_PREFETCH_AHEAD further on, into L2.
-                if (i == 0) {
-                    const char *ahead = (const char *)w0 + 12 * c + F24_PREFETCH_AHEAD;
-                    if (ahead + 768 <= end)
-                        for (int q = 0; q < 768; q += 64) _mm_prefetch(ahead + q, _MM_HINT_T1);
+    int64_t last_block = (j1 - 1) / LPC_F24_BLOCK_ROWS * LPC_F24_BLOCK_ROWS;
+    const char *end = (const char *)(w + last_block * n + (j1 - last_block) * n); // past the range's last block
+    for (int64_t r = j0; r < j1;) {
+        int64_t b0 = r / LPC_F24_BLOCK_ROWS * LPC_F24_BLOCK_ROWS;
+        int64_t h = k - b0 < LPC_F24_BLOCK_ROWS ? k - b0 : LPC_F24_BLOCK_ROWS;
+        int64_t r1 = b0 + h < j1 ? b0 + h : j1;
+        for (int64_t s0 = 0; s0 < n; s0 += LPC_F24_STRIP) {
+            int64_t width = n - s0 < LPC_F24_STRIP ? n - s0 : LPC_F24_STRIP;
+            const char *rows = (const char *)(w + b0 * n + s0 * h + (r - b0) * width); // row r of the strip
+            int64_t row_bytes = 3 * width, bytes = (r1 - r) * row_bytes;
+            // Prefetch this piece's bytes F24_PREFETCH_AHEAD further on, into L2.
+            for (int64_t q = 0; q < bytes; q += 64)
+                if (rows + q + F24_PREFETCH_AHEAD < end) _mm_prefetch(rows + q + F24_PREFETCH_AHEAD, _MM_HINT_T1);
+            for (int64_t i = 0; i < m; i++) {
+                const float *xi = x + i * k;
+                float *yi = part + i * n + s0;
+                if (width == LPC_F24_STRIP) {
+                    __m512 y[3] = {_mm512_loadu_ps(yi), _mm512_loadu_ps(yi + 16), _mm512_loadu_ps(yi + 32)};
+                    const char *p = rows;
+                    int64_t j = r;
+                    for (; j + 4 <= r1; j += 4, p += 4 * 144) {
+                        __m512 x0 = _mm512_set1_ps(xi[j]), x1 = _mm512_set1_ps(xi[j + 1]);
+                        __m512 x2 = _mm512_set1_ps(xi[j + 2]), x3 = _mm512_set1_ps(xi[j + 3]);
+                        for (int q = 0; q < 3; q++) {
+                            __m512 a = _mm512_fmadd_ps(STRIP_AT(p, q), x0, y[q]);
+                            __m512 b = _mm512_mul_ps(STRIP_AT(p + 144, q), x1);
+                            a = _mm512_fmadd_ps(STRIP_AT(p + 288, q), x2, a);
+                            b = _mm512_fmadd_ps(STRIP_AT(p + 432, q), x3, b);
+                            y[q] = _mm512_add_ps(a, b);
+                        }
+                    }
+                    for (; j < r1; j++, p += 144) {
+                        __m512 x0 = _mm512_set1_ps(xi[j]);
+                        for (int q = 0; q < 3; q++) y[q] = _mm512_fmadd_ps(STRIP_AT(p, q), x0, y[q]);
+                    }
+                    for (int q = 0; q < 3; q++) _mm512_storeu_ps(yi + 16 * q, y[q]);
+                } else { // the narrow last strip: 16-column vectors, the last one masked
+                    for (int64_t c = 0; c < width; c += 16) {
+                        __mmask16 mask = width - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (width - c)) - 1);
+                        const lpc_f24 *p = (const lpc_f24 *)rows + c;
+                        __m512 y = _mm512_maskz_loadu_ps(mask, yi + c);
+                        int64_t j = r;
+                        for (; j + 4 <= r1; j += 4, p += 4 * width) {
+                            __m512 a = _mm512_fmadd_ps(MLOAD512_F24(mask, p), _mm512_set1_ps(xi[j]), y);
+                            __m512 b = _mm512_mul_ps(MLOAD512_F24(mask, p + width), _mm512_set1_ps(xi[j + 1]));
+                            a = _mm512_fmadd_ps(MLOAD512_F24(mask, p + 2 * width), _mm512_set1_ps(xi[j + 2]), a);
+                            b = _mm512_fmadd_ps(MLOAD512_F24(mask, p + 3 * width), _mm512_set1_ps(xi[j + 3]), b);
+                            y = _mm512_add_ps(a, b);
+                        }
+                        for (; j < r1; j++, p += width) y = _mm512_fmadd_ps(MLOAD512_F24(mask, p), _mm512_set1_ps(xi[j]), y);
+                        _mm512_mask_storeu_ps(yi + c, mask, y);
+                    }
                 }
-                const char *p0 = (const char *)(w0 + c), *p1 = (const char *)(w1 + c);
-                const char *p2 = (const char *)(w2 + c), *p3 = (const char *)(w3 + c);
-#define STEP(q) {                                                                               \
-                    float *yc = yi + c + 16 * (q);                                              \
-                    __m512 a = _mm512_fmadd_ps(WIDEN_AT(p0, q), x0, _mm512_loadu_ps(yc));       \
-                    __m512 b = _mm512_mul_ps(WIDEN_AT(p1, q), x1);                              \
-                    a = _mm512_fmadd_ps(WIDEN_AT(p2, q), x2, a);                                \
-                    b = _mm512_fmadd_ps(WIDEN_AT(p3, q), x3, b);                                \
-                    _mm512_storeu_ps(yc, _mm512_add_ps(a, b));                                  \
+            }
+        }
+        r = r1;
+    }
+}
+
+// Columns c0 ..< c1, every row: y = 0, then y = fma(w[j], x[j], y) for j in order (kn_f32_avx512's
+// chain). Per strip the band's columns (16 at a time, masked at the band's and the strip's edges)
+// go down the blocks with the sums in a register.
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+void lpc_band_f24_avx512(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k,
+                         int64_t c0, int64_t c1) {
+    for (int64_t s0 = c0 / LPC_F24_STRIP * LPC_F24_STRIP; s0 < c1; s0 += LPC_F24_STRIP) {
+        int64_t width = n - s0 < LPC_F24_STRIP ? n - s0 : LPC_F24_STRIP;
+        int64_t from = c0 > s0 ? c0 : s0, to = c1 < s0 + width ? c1 : s0 + width;
+        for (int64_t c = from; c < to; c += 16) {
+            __mmask16 mask = to - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (to - c)) - 1);
+            for (int64_t i = 0; i < m; i++) {
+                const float *xi = x + i * k;
+                __m512 acc = _mm512_setzero_ps();
+                for (int64_t b0 = 0; b0 < k; b0 += LPC_F24_BLOCK_ROWS) {
+                    int64_t h = k - b0 < LPC_F24_BLOCK_ROWS ? k - b0 : LPC_F24_BLOCK_ROWS;
+                    const lpc_f24 *p = w + b0 * n + s0 * h + (c - s0);
+                    for (int64_t j = b0; j < b0 + h; j++, p += width)
+                        acc = _mm512_fmadd_ps(MLOAD512_F24(mask, p), _mm512_set1_ps(xi[j]), acc);
                 }
-                STEP(0) STEP(1) STEP(2) STEP(3)
-#undef STEP
-            }
-            for (; c < nv; c += 16) { // 16-column steps up to the last whole one
-                __m512 a = _mm512_fmadd_ps(LOAD512_F24(w0 + c), x0, _mm512_loadu_ps(yi + c));
-                __m512 b = _mm512_mul_ps(LOAD512_F24(w1 + c), x1);
-                a = _mm512_fmadd_ps(LOAD512_F24(w2 + c), x2, a);
-                b = _mm512_fmadd_ps(LOAD512_F24(w3 + c), x3, b);
-                _mm512_storeu_ps(yi + c, _mm512_add_ps(a, b));
-            }
-            if (nv < n) {
-                __m512 a = _mm512_fmadd_ps(MLOAD512_F24(tail, w0 + nv), x0, _mm512_maskz_loadu_ps(tail, yi + nv));
-                __m512 b = _mm512_mul_ps(MLOAD512_F24(tail, w1 + nv), x1);
-                a = _mm512_fmadd_ps(MLOAD512_F24(tail, w2 + nv), x2, a);
-                b = _mm512_fmadd_ps(MLOAD512_F24(tail, w3 + nv), x3, b);
-                _mm512_mask_storeu_ps(yi + nv, tail, _mm512_add_ps(a, b));
+                _mm512_mask_storeu_ps(y + i * n + c, mask, acc);
             }
         }
     }
-    for (; j < j1; j++) {
-        const lpc_f24 *w0 = w + j * n;
-        for (int64_t i = 0; i < m; i++) {
-            __m512 x0 = _mm512_set1_ps(x[i * k + j]);
-            float *yi = part + i * n;
-            int64_t c = 0;
-            for (; c < nv; c += 16) _mm512_storeu_ps(yi + c, _mm512_fmadd_ps(LOAD512_F24(w0 + c), x0, _mm512_loadu_ps(yi + c)));
-            if (nv < n)
-                _mm512_mask_storeu_ps(yi + nv, tail, _mm512_fmadd_ps(MLOAD512_F24(tail, w0 + nv), x0, _mm512_maskz_loadu_ps(tail, yi + nv)));
+}
+
+// kn_f32_scalar's arithmetic on the tiles (float sums, j in order).
+void lpc_band_f24_scalar(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k,
+                         int64_t c0, int64_t c1) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = c0; c < c1; c++) {
+            float s = 0;
+            for (int64_t j = 0; j < k; j++) s += x[i * k + j] * lpc_f24_to_f32(w[lpc_f24_tile_index(k, n, j, c)]);
+            y[i * n + c] = s;
         }
-    }
+}
+
+void lpc_gemv_kn_f24_reference(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < n; c++) {
+            double s = 0;
+            for (int64_t j = 0; j < k; j++) s += (double)x[i * k + j] * lpc_f24_to_f32(w[lpc_f24_tile_index(k, n, j, c)]);
+            y[i * n + c] = (float)s;
+        }
 }

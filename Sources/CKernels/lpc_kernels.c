@@ -631,7 +631,6 @@ DEFINE_KN512(kn_f32_avx512, float, LOAD512_F32, MLOAD512_F32, __attribute__((tar
 DEFINE_KN512(kn_f16_avx512, uint16_t, LOAD512_F16, MLOAD512_F16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 DEFINE_KN512(kn_bf16_avx512, uint16_t, LOAD512_BF16, MLOAD512_BF16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 DEFINE_KN512(kn_i16_avx512, uint16_t, LOAD512_I16, MLOAD512_I16, __attribute__((target("avx512f,avx512bw,avx512vl"))))
-DEFINE_KN512(kn_f24_avx512, lpc_f24, LOAD512_F24, MLOAD512_F24, __attribute__((target("avx512f,avx512bw,avx512vl"))))
 
 #define DEFINE_KN256(NAME, WT, LOAD, TOFN)                                                       \
 __attribute__((target("avx2,fma,f16c")))                                                        \
@@ -672,7 +671,6 @@ DEFINE_KN_SCALAR(kn_f32_scalar, float, f32_identity)
 DEFINE_KN_SCALAR(kn_f16_scalar, uint16_t, half_to_float)
 DEFINE_KN_SCALAR(kn_bf16_scalar, uint16_t, bf16_to_float)
 DEFINE_KN_SCALAR(kn_i16_scalar, uint16_t, i16_to_float)
-DEFINE_KN_SCALAR(kn_f24_scalar, lpc_f24, lpc_f24_to_f32)
 
 // K-split: task s of S owns weight rows [k·s/S, k·(s+1)/S), a contiguous block of memory, and
 // writes its partial y[m, n] into its own scratch row; the caller sums the S partials. Four
@@ -787,8 +785,8 @@ static void kn_multi_task(void *ctx, int64_t t) {
         else kn_i16_scalar(j->x, (const uint16_t *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
     } else if (j->wt == WT_F24) {
         // No AVX2 kernel: f24 storage is chosen only with AVX-512 (lpc_f24_supported).
-        if (level == 3) kn_f24_avx512(j->x, (const lpc_f24 *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
-        else kn_f24_scalar(j->x, (const lpc_f24 *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        if (level == 3) lpc_band_f24_avx512(j->x, (const lpc_f24 *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
+        else lpc_band_f24_scalar(j->x, (const lpc_f24 *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
     } else {
         if (level == 3) kn_f32_avx512(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
         else if (level == 2) kn_f32_avx2(j->x, (const float *)j->w[p], j->y[p], j->m, n, j->k, c0, c1);
@@ -842,8 +840,10 @@ static void gemv_kn_multi(const float *x, const void *const *w, float *const *y,
         if (want < 1) want = 1;
         if (ksplit && n[p] <= KSPLIT_MAX_N && want > 1) {
             int64_t chunk = (k + want - 1) / want;
-            // Whole passes of the kernel: four rows (f32), eight (16-bit weights).
-            int64_t rows_per_pass = wt == WT_F32 || wt == WT_F24 ? 4 : 8;
+            // Whole passes of the kernel: four rows (f32, f24), eight (16-bit weights); for f24 whole
+            // blocks of its tiles (16 rows), so that a task reads one contiguous range, and for f32
+            // the same cut, so that the two give the same bits.
+            int64_t rows_per_pass = wt == WT_F32 || wt == WT_F24 ? LPC_F24_BLOCK_ROWS : 8;
             chunk = (chunk + rows_per_pass - 1) / rows_per_pass * rows_per_pass;
             job.chunk[p] = chunk;
             int64_t splits = (k + chunk - 1) / chunk;
@@ -906,7 +906,6 @@ DEFINE_GEMV_REFERENCE(lpc_gemv_kn_f32_reference, float, f32_identity, 1, n)
 DEFINE_GEMV_REFERENCE(lpc_gemv_kn_f16_reference, uint16_t, half_to_float, 1, n)
 DEFINE_GEMV_REFERENCE(lpc_gemv_kn_i16_reference, uint16_t, i16_to_float, 1, n)
 DEFINE_GEMV_REFERENCE(lpc_gemv_kn_bf16_reference, uint16_t, bf16_to_float, 1, n)
-DEFINE_GEMV_REFERENCE(lpc_gemv_kn_f24_reference, lpc_f24, lpc_f24_to_f32, 1, n)
 
 // MARK: - Bandwidth probe
 

@@ -13,9 +13,10 @@
 // step's 8 values are adjacent and the loop needs one pointer per operand. The loops, outside in:
 //   windows of LPC_SGEMM_NB columns;
 //   K in chunks of LPC_SGEMM_KC, each chunk of the window's B rows copied into 48-column strips
-//     [KC, 48] (B's rows are ldb apart: 2–6 KiB strides map a chunk's rows onto a few L1 sets,
-//     where the row blocks would evict each other; a strip's copy, 24 KiB, stays in L1), the
-//     next chunk's rows prefetched into L2 meanwhile;
+//     [KC, 48] (float32 B's rows are ldb apart: 2–6 KiB strides map a chunk's rows onto a few L1
+//     sets, where the row blocks would evict each other; a strip's copy, 24 KiB, stays in L1;
+//     tiled f24 B's strips are contiguous pieces, widened as they are copied), the next chunk's
+//     rows prefetched into L2 meanwhile;
 //   48-column strips of the window;
 //   8-row blocks of A (a remainder block of 1–7 rows);
 //   the micro-kernel over the chunk's p in order.
@@ -78,29 +79,65 @@ static const tile_fn tiles[MR][3] = {
     TILE_ENTRY(1), TILE_ENTRY(2), TILE_ENTRY(3), TILE_ENTRY(4), TILE_ENTRY(5), TILE_ENTRY(6), TILE_ENTRY(7), TILE_ENTRY(8),
 };
 
-// Copies rows k0 ..< k0+kc of B's columns j0 ..< j0+width into `packed` as 48-column strips,
-// each [kc, 48] contiguous (the last strip's unused columns are zeros, never stored to C), and
-// asks for the next chunk's rows of the same columns (prefetch into L2) while this one is used.
-// B is float32, or f24 (`b24`: widened here, exactly, so the micro-kernel sees the same floats).
-__attribute__((target("avx512f,avx512bw")))
-static void pack_chunk(const float *b, const lpc_f24 *b24, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t j0,
-                       int64_t width, float *packed) {
-    int64_t element = b24 ? 3 : 4;
-    // f24 rows 64 values at a time where VBMI is (f24 is only chosen there), the rest below.
-    int64_t wide = b24 && lpc_f24_supported() ? width / 64 * 64 : 0;
+// Copies rows k0 ..< k0+kc of B's columns j0 ..< j0+width (float32, row-major) into `packed` as
+// 48-column strips, each [kc, 48] contiguous (the last strip's unused columns are zeros, never
+// stored to C), and asks for the next chunk's rows of the same columns (prefetch into L2) while
+// this one is used.
+__attribute__((target("avx512f")))
+static void pack_chunk_f32(const float *b, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t j0,
+                           int64_t width, float *packed) {
     for (int64_t p = 0; p < kc; p++) {
-        const char *row = b24 ? (const char *)(b24 + (k0 + p) * ldb + j0) : (const char *)(b + (k0 + p) * ldb + j0);
+        const float *row = b + (k0 + p) * ldb + j0;
         if (LPC_SGEMM_PREFETCH && k0 + kc + p < k) {
-            const char *next = row + LPC_SGEMM_KC * ldb * element;
-            for (int64_t off = 0; off < width * element; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
+            const char *next = (const char *)(row + LPC_SGEMM_KC * ldb);
+            for (int64_t off = 0; off < width * 4; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
         }
-        if (wide) lpc_f24_widen_row_strips((const lpc_f24 *)row, wide, packed + p * NR, NR, kc * NR);
         // Whole strips: columns past `width` in the last one are zeros.
-        for (int64_t col = wide; col < (width + NR - 1) / NR * NR; col += 16) {
+        for (int64_t col = 0; col < (width + NR - 1) / NR * NR; col += 16) {
             int64_t rest = width - col;
             __mmask16 mask = rest >= 16 ? (__mmask16)0xffff : rest > 0 ? (__mmask16)((1u << rest) - 1) : 0;
-            __m512 values = b24 ? MLOAD512_F24(mask, (const lpc_f24 *)row + col) : _mm512_maskz_loadu_ps(mask, (const float *)row + col);
-            _mm512_store_ps(packed + (col / NR * kc + p) * NR + col % NR, values);
+            _mm512_store_ps(packed + (col / NR * kc + p) * NR + col % NR, _mm512_maskz_loadu_ps(mask, row + col));
+        }
+    }
+}
+
+// The same for tiled f24 B [k, ldb] (lpc_f24.h), window columns bcol ..< bcol+width, widened
+// exactly. With bcol on a strip's edge (every SmolLM2 product) each output strip is a stored
+// strip, and its chunk is kc / 16 contiguous block pieces: one widening pass each, and the piece
+// 128 rows on prefetched. Other windows are gathered element by element (correct, slower).
+__attribute__((target("avx512f,avx512bw")))
+static void pack_chunk_f24(const lpc_f24 *b24, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t bcol,
+                           int64_t width, float *packed) {
+    int64_t strips = (width + NR - 1) / NR;
+    if (bcol % LPC_F24_STRIP != 0) {
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t col = 0; col < strips * NR; col++)
+                packed[(col / NR * kc + p) * NR + col % NR] =
+                    col < width ? lpc_f24_to_f32(b24[lpc_f24_tile_index(k, ldb, k0 + p, bcol + col)]) : 0.0f;
+        return;
+    }
+    for (int64_t os = 0; os < strips; os++) {
+        int64_t s0 = bcol + os * NR, stored = ldb - s0 < NR ? ldb - s0 : NR; // the stored strip's width
+        float *out = packed + os * kc * NR;
+        for (int64_t p0 = k0; p0 < k0 + kc;) {
+            int64_t b0 = p0 / LPC_F24_BLOCK_ROWS * LPC_F24_BLOCK_ROWS;
+            int64_t h = k - b0 < LPC_F24_BLOCK_ROWS ? k - b0 : LPC_F24_BLOCK_ROWS;
+            int64_t p1 = b0 + h < k0 + kc ? b0 + h : k0 + kc;
+            const lpc_f24 *src = b24 + b0 * ldb + s0 * h + (p0 - b0) * stored;
+            if (LPC_SGEMM_PREFETCH && p0 + LPC_SGEMM_KC < k) {
+                int64_t nb0 = b0 + LPC_SGEMM_KC, nh = k - nb0 < LPC_F24_BLOCK_ROWS ? k - nb0 : LPC_F24_BLOCK_ROWS;
+                int64_t rows = p1 - p0 < nh - (p0 - b0) ? p1 - p0 : nh - (p0 - b0);
+                const char *next = (const char *)(b24 + nb0 * ldb + s0 * nh + (p0 - b0) * stored);
+                for (int64_t off = 0; off < rows * stored * 3; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
+            }
+            if (stored == NR) lpc_f24_widen_contiguous(src, out + (p0 - k0) * NR, (p1 - p0) * NR);
+            else
+                for (int64_t p = p0; p < p1; p++) {
+                    float *row = out + (p - k0) * NR;
+                    lpc_f24_to_f32_n(src + (p - p0) * stored, row, stored);
+                    memset(row + stored, 0, (size_t)(NR - stored) * sizeof(float));
+                }
+            p0 = p1;
         }
     }
 }
@@ -143,16 +180,18 @@ void lpc_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *
     }
 }
 
+// B float32 (b, row-major, ldb) or tiled f24 (b24 [k, ldb], C's column j is B's column bcol + j).
 __attribute__((target("avx512f,avx512bw")))
-static void sgemm_avx512(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *ap,
-                         const float *b, const lpc_f24 *b24, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+static void sgemm_avx512(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *ap, const float *b,
+                         const lpc_f24 *b24, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate) {
     float packed[LPC_SGEMM_KC * LPC_SGEMM_NB] __attribute__((aligned(64)));
     for (int64_t w0 = n0; w0 < n1; w0 += LPC_SGEMM_NB) {
         int64_t width = n1 - w0 < LPC_SGEMM_NB ? n1 - w0 : LPC_SGEMM_NB;
         for (int64_t k0 = 0; k0 < k; k0 += LPC_SGEMM_KC) {
             int64_t kc = k - k0 < LPC_SGEMM_KC ? k - k0 : LPC_SGEMM_KC;
             int load_c = accumulate || k0 > 0;
-            pack_chunk(b, b24, ldb, k0, kc, k, w0, width, packed);
+            if (b24) pack_chunk_f24(b24, ldb, k0, kc, k, bcol + w0, width, packed);
+            else pack_chunk_f32(b, ldb, k0, kc, k, w0, width, packed);
             for (int64_t s = 0; s * NR < width; s++) {
                 int64_t j0 = w0 + s * NR, cols = width - s * NR < NR ? width - s * NR : NR;
                 int nv = (int)((cols + 15) / 16);
@@ -188,14 +227,14 @@ static int trivial(int64_t m, int64_t n0, int64_t n1, int64_t k, float *c, int64
 }
 
 // Scalar twin on the packed layout (no AVX-512): element (i, p) of A at packed_a[(i / 8) · 8k + p · 8 + i % 8];
-// B float32 or f24 (b24).
-static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
-                             const float *b, const lpc_f24 *b24, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+// B float32 or tiled f24 (b24, C's column j at B's column bcol + j).
+static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a, const float *b,
+                             const lpc_f24 *b24, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = n0; j < n1; j++) {
             float sum = accumulate ? c[i * ldc + j] : 0.0f;
             for (int64_t p = 0; p < k; p++) {
-                float bv = b24 ? lpc_f24_to_f32(b24[p * ldb + j]) : b[p * ldb + j];
+                float bv = b24 ? lpc_f24_to_f32(b24[lpc_f24_tile_index(k, ldb, p, bcol + j)]) : b[p * ldb + j];
                 sum = __builtin_fmaf(packed_a[(i / MR) * MR * k + p * MR + i % MR], bv, sum);
             }
             c[i * ldc + j] = sum;
@@ -205,15 +244,15 @@ static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const
 void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
                           const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
-    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, b, 0, ldb, c, ldc, accumulate);
-    else packed_reference(m, n0, n1, k, packed_a, b, 0, ldb, c, ldc, accumulate);
+    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, b, 0, ldb, 0, c, ldc, accumulate);
+    else packed_reference(m, n0, n1, k, packed_a, b, 0, ldb, 0, c, ldc, accumulate);
 }
 
 void lpc_sgemm_f24_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
-                          const lpc_f24 *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+                          const lpc_f24 *b, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate) {
     if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
-    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, 0, b, ldb, c, ldc, accumulate);
-    else packed_reference(m, n0, n1, k, packed_a, 0, b, ldb, c, ldc, accumulate);
+    if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, 0, b, ldb, bcol, c, ldc, accumulate);
+    else packed_reference(m, n0, n1, k, packed_a, 0, b, ldb, bcol, c, ldc, accumulate);
 }
 
 void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
@@ -223,6 +262,6 @@ void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a,
     float *packed = malloc((size_t)lpc_sgemm_packed_a_count(m, k) * sizeof(float));
     if (!packed) { lpc_sgemm_f32_reference(m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate); return; }
     lpc_sgemm_pack_a(m, k, a, lda, packed);
-    sgemm_avx512(m, n0, n1, k, packed, b, 0, ldb, c, ldc, accumulate);
+    sgemm_avx512(m, n0, n1, k, packed, b, 0, ldb, 0, c, ldc, accumulate);
     free(packed);
 }

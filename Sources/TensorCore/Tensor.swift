@@ -106,7 +106,7 @@ extension Tensor {
         case .int16: buffer(Int16.self).map(Double.init)
         case .uint8: buffer(UInt8.self).map(Double.init)
         case .bool: buffer(Bool.self).map { $0 ? 1 : 0 }
-        case .float24: buffer(Float24.self).map { Double($0.float) }
+        case .float24: buffer(Float24.self).map { Double($0.float) } // storage order: the runtime tiles f24 matrices
         }
     }
 

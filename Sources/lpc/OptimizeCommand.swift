@@ -28,7 +28,7 @@ struct OptimizeCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The folder to write (created if missing).")
     var output: String
 
-    @Option(help: "Weight storage written: f32 (as exported), f24 (the same float32 values in 3 bytes where exact, written as uint8 [K, N, 3]), f16, bf16 or i16 (MatMul weights converted once; i16: int16 with a float32 scale per output, the closest to f32 at 2 bytes a weight).")
+    @Option(help: "Weight storage written: f32 (as exported), f24 (the same float32 values in 3 bytes where exact, in the kernels' tiles, written as uint8 [K, N, 3]), f16, bf16 or i16 (MatMul weights converted once; i16: int16 with a float32 scale per output, the closest to f32 at 2 bytes a weight).")
     var weights: WeightStorage = .f32
 
     @Flag(help: "Replace an existing model.onnx in the output folder.")

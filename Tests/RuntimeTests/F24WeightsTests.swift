@@ -25,9 +25,10 @@ struct F24WeightsTests {
         FusedKernelTests.random(count, seed: seed).map { Float(bitPattern: $0.bitPattern & ~0xff) }
     }
 
-    static func packed(_ values: [Float]) -> [lpc_f24] {
+    /// The matrix values [k, n] (row-major) in the kernels' f24 tiles.
+    static func packed(_ values: [Float], k: Int, n: Int) -> [lpc_f24] {
         var out = [lpc_f24](repeating: lpc_f24(), count: values.count)
-        #expect(lpc_f32_to_f24_n(values, &out, Int64(values.count)) == 0)
+        #expect(lpc_f32_to_f24_tiles(values, &out, Int64(k), Int64(n), 0, Int64(k)) == 0)
         return out
     }
 
@@ -58,7 +59,8 @@ struct F24WeightsTests {
         for (i, bits) in specials.enumerated() { values[3 * i + 1] = Float(bitPattern: bits) }
         for count in [0, 1, 15, 16, 17, 63, 64, 65, 1000] {
             let part = Array(values[..<count])
-            let packed = Self.packed(part)
+            var packed = [lpc_f24](repeating: lpc_f24(), count: count)
+            #expect(lpc_f32_to_f24_n(part, &packed, Int64(count)) == 0)
             var wide = [Float](repeating: .nan, count: count + 1)
             wide[count] = 42
             lpc_f24_to_f32_n(packed, &wide, Int64(count))
@@ -79,6 +81,45 @@ struct F24WeightsTests {
         }
     }
 
+    /// The tiles (lpc_f24.h): `lpc_f24_tile_index` is a bijection onto 0 ..< k·n that follows the
+    /// documented layout (blocks of 16 rows, strips of 48 columns, the last of each shorter);
+    /// packing in row ranges of whole blocks gives the whole packing; widening gives the matrix
+    /// back; a non-zero low byte in any row range is reported.
+    @Test(arguments: [(1, 1), (1, 100), (3, 47), (16, 48), (17, 49), (33, 96), (40, 145), (130, 200)])
+    func tilesFollowTheLayout(k: Int, n: Int) {
+        var seen = [Bool](repeating: false, count: k * n)
+        for j in 0..<k {
+            for c in 0..<n {
+                let b0 = j / 16 * 16, h = min(16, k - b0), s0 = c / 48 * 48, w = min(48, n - s0)
+                let index = Int(lpc_f24_tile_index(Int64(k), Int64(n), Int64(j), Int64(c)))
+                #expect(index == b0 * n + s0 * h + (j - b0) * w + (c - s0), "(\(j), \(c)) of [\(k), \(n)]")
+                if (0..<k * n).contains(index) { seen[index] = true }
+            }
+        }
+        #expect(!seen.contains(false), "every position used once, [\(k), \(n)]")
+        let values = Self.exactWeights(k * n, seed: UInt64(k * 1000 + n))
+        let whole = Self.packed(values, k: k, n: n)
+        var ranges = [lpc_f24](repeating: lpc_f24(), count: k * n)
+        for r0 in stride(from: 0, to: k, by: 32) {
+            #expect(lpc_f32_to_f24_tiles(values, &ranges, Int64(k), Int64(n), Int64(r0), Int64(min(k, r0 + 32))) == 0)
+        }
+        #expect(zip(whole, ranges).allSatisfy { $0.bytes == $1.bytes }, "row ranges, [\(k), \(n)]")
+        for j in 0..<k {
+            for c in 0..<n {
+                let packedValue = whole[Int(lpc_f24_tile_index(Int64(k), Int64(n), Int64(j), Int64(c)))]
+                #expect(lpc_f24_to_f32(packedValue).bitPattern == values[j * n + c].bitPattern)
+            }
+        }
+        var wide = [Float](repeating: .nan, count: k * n)
+        lpc_f24_tiles_to_f32(whole, &wide, Int64(k), Int64(n), 0, Int64(k))
+        #expect(Self.bitDifference(wide, values) == nil, "widened, [\(k), \(n)]")
+        var lossy = values
+        lossy[k * n - 1] = Float(bitPattern: lossy[k * n - 1].bitPattern | 0x80)
+        var out = [lpc_f24](repeating: lpc_f24(), count: k * n)
+        let lastRange = Int64((k - 1) / 16 * 16)
+        #expect(lpc_f32_to_f24_tiles(lossy, &out, Int64(k), Int64(n), lastRange, Int64(k)) == -1, "low byte reported, [\(k), \(n)]")
+    }
+
     static let ms = [1, 2, 4]
     static let ks = [1, 3, 4, 5, 64, 130, 576]
     static let ns = [1, 15, 16, 17, 63, 64, 65, 100, 192, 1536, 4100]
@@ -95,7 +136,7 @@ struct F24WeightsTests {
                 for n in Self.ns {
                     seed += 1
                     let x = FusedKernelTests.random(m * k, seed: seed), w = Self.exactWeights(k * n, seed: seed + 5000)
-                    let w24 = Self.packed(w)
+                    let w24 = Self.packed(w, k: k, n: n)
                     var reference = [Float](repeating: .nan, count: m * n)
                     lpc_gemv_kn_f24_reference(x, w24, &reference, Int64(m), Int64(n), Int64(k))
                     let (fast, float32) = Self.withStableThreads { () -> ([Float], [Float]) in
@@ -121,7 +162,7 @@ struct F24WeightsTests {
                                         (2, 23, [17, 1, 0, 64])].enumerated() {
             let x = FusedKernelTests.random(m * k, seed: UInt64(400 + index))
             let weights = widths.enumerated().map { Self.exactWeights(k * $0.element, seed: UInt64(450 + 10 * index + $0.offset)) }
-            let packed = weights.map(Self.packed)
+            let packed = zip(weights, widths).map { Self.packed($0, k: k, n: $1) }
             let (fast, float32) = Self.withStableThreads { () -> ([[Float]], [[Float]]) in
                 var fast = widths.map { [Float](repeating: .nan, count: max(m * $0, 1)) }, float32 = fast
                 let sizes = widths.map(Int64.init)
@@ -175,17 +216,24 @@ struct F24WeightsTests {
     /// odd row counts, column windows inside a wider B, k across chunk boundaries, accumulate.
     @Test func sgemmMatchesFloat32Bits() {
         var seed: UInt64 = 600
-        for (m, k, ldb, n0, n1, accumulate) in [(1, 1, 5, 0, 5, 0), (9, 129, 100, 3, 97, 0), (17, 257, 300, 0, 300, 1),
-                                                (8, 64, 48, 0, 48, 0), (130, 96, 200, 50, 200, 1)] {
+        // (m, k, B's width, B's first column (on a strip's edge or not), C's columns, accumulate)
+        for (m, k, ldb, bcol, n0, n1, accumulate) in [(1, 1, 5, 0, 0, 5, 0), (9, 129, 100, 0, 3, 97, 0), (17, 257, 300, 0, 0, 300, 1),
+                                                      (8, 64, 48, 0, 0, 48, 0), (130, 96, 200, 0, 50, 200, 1),
+                                                      (5, 150, 240, 96, 0, 144, 0), (7, 33, 130, 48, 10, 82, 1),
+                                                      (3, 70, 150, 17, 0, 133, 0), (24, 140, 300, 100, 5, 200, 1)] {
             seed += 1
             let a = FusedKernelTests.random(m * k, seed: seed), b = Self.exactWeights(k * ldb, seed: seed + 50)
-            let b24 = Self.packed(b), start = FusedKernelTests.random(m * ldb, seed: seed + 70)
+            let b24 = Self.packed(b, k: k, n: ldb), start = FusedKernelTests.random(m * ldb, seed: seed + 70)
             var packedA = [Float](repeating: 0, count: Int(lpc_sgemm_packed_a_count(Int64(m), Int64(k))))
             lpc_sgemm_pack_a(Int64(m), Int64(k), a, Int64(k), &packedA)
             var c24 = start, c32 = start
-            lpc_sgemm_f24_packed(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b24, Int64(ldb), &c24, Int64(ldb), Int32(accumulate))
-            lpc_sgemm_f32_packed(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b, Int64(ldb), &c32, Int64(ldb), Int32(accumulate))
-            #expect(Self.bitDifference(c24, c32) == nil, "m=\(m) k=\(k) columns \(n0)..<\(n1) accumulate=\(accumulate)")
+            lpc_sgemm_f24_packed(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b24, Int64(ldb), Int64(bcol), &c24, Int64(ldb),
+                                 Int32(accumulate))
+            b.withUnsafeBufferPointer { b in
+                lpc_sgemm_f32_packed(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b.baseAddress! + bcol, Int64(ldb), &c32, Int64(ldb),
+                                     Int32(accumulate))
+            }
+            #expect(Self.bitDifference(c24, c32) == nil, "m=\(m) k=\(k) B columns from \(bcol), columns \(n0)..<\(n1) accumulate=\(accumulate)")
             #expect(c24.enumerated().allSatisfy { i, v in (n0..<n1).contains(i % ldb) || v.bitPattern == start[i].bitPattern },
                     "wrote outside the window, m=\(m)")
         }
@@ -271,6 +319,14 @@ struct F24WeightsTests {
              try #require(try f32.run(testCase.feeds(), outputs: ["logits"])["logits"]))
         }
         #expect(Self.bitDifference(a.array(Float.self), b.array(Float.self)) == nil, "logits from the f24 file")
+
+        // A folder whose f24 weights an older pass version wrote (row-major) is refused, not misread.
+        options.metadata[GraphOptimizer.optimizedKey] = "2"
+        try ONNXWriter.write(packed, to: folder + "/old.onnx", options: options)
+        let old = try ONNXLoader.load(path: folder + "/old.onnx").graph
+        #expect { _ = try Session(graph: old) } throws: { error in
+            "\(error)".contains("pass version 2") && "\(error)".contains("run lpc optimize again")
+        }
     }
 }
 

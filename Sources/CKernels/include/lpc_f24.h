@@ -17,6 +17,29 @@ static inline float lpc_f24_to_f32(lpc_f24 v) {
     return f;
 }
 
+/// An f24 weight matrix [k, n] is stored in tiles, for the product kernels: its rows in blocks of
+/// LPC_F24_BLOCK_ROWS (the last block may be shorter), each block's columns in strips of
+/// LPC_F24_STRIP (the last strip may be narrower), each strip of a block [h, w] row-major, the
+/// strips of a block one after another. A block holds the same bytes as its rows in row-major
+/// order, so rows j0 ..< j1 (j0 a multiple of 16) are one contiguous range, as a decode task
+/// streams them; a strip of a block is contiguous, so the prefill sgemm widens its chunks of B
+/// without a row-strided gather. The size is k · n · 3 bytes, as row-major.
+enum { LPC_F24_BLOCK_ROWS = 16, LPC_F24_STRIP = 48 };
+
+/// Where element (j, c) of an f24 matrix [k, n] is in its tiles.
+static inline int64_t lpc_f24_tile_index(int64_t k, int64_t n, int64_t j, int64_t c) {
+    int64_t b0 = j / LPC_F24_BLOCK_ROWS * LPC_F24_BLOCK_ROWS, s0 = c / LPC_F24_STRIP * LPC_F24_STRIP;
+    int64_t h = k - b0 < LPC_F24_BLOCK_ROWS ? k - b0 : LPC_F24_BLOCK_ROWS;
+    int64_t w = n - s0 < LPC_F24_STRIP ? n - s0 : LPC_F24_STRIP;
+    return b0 * n + s0 * h + (j - b0) * w + (c - s0);
+}
+
+/// Packs rows r0 ..< r1 of the row-major float32 matrix src [k, n] into the tiles of dst [k, n]
+/// (r0 a multiple of LPC_F24_BLOCK_ROWS). Returns 0 when every dropped byte was zero, else -1.
+int lpc_f32_to_f24_tiles(const float *src, lpc_f24 *dst, int64_t k, int64_t n, int64_t r0, int64_t r1);
+/// Widens rows r0 ..< r1 of the tiled f24 matrix src [k, n] into the row-major float32 dst [k, n].
+void lpc_f24_tiles_to_f32(const lpc_f24 *src, float *dst, int64_t k, int64_t n, int64_t r0, int64_t r1);
+
 /// Whether this CPU has the fast f24 decode kernel (AVX-512 with VBMI); elsewhere f24 is not chosen
 /// (the kernels still run, on slower paths).
 int lpc_f24_supported(void);
@@ -26,7 +49,7 @@ int lpc_f32_to_f24_n(const float *src, lpc_f24 *dst, int64_t n);
 /// Widens n f24 values to float32 (exact).
 void lpc_f24_to_f32_n(const lpc_f24 *src, float *dst, int64_t n);
 
-/// y[i, c] = sum_j x[i, j] * w[j, c] with f24 weights [k, n]: the same float32 sums, in the same
+/// y[i, c] = sum_j x[i, j] * w[j, c] with tiled f24 weights [k, n]: the same float32 sums, in the same
 /// order, as lpc_gemv_kn_f32 / lpc_gemv_kn_multi_f32 on the widened weights (bit for bit where
 /// lpc_f24_supported()).
 void lpc_gemv_kn_f24(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k);

@@ -29,10 +29,11 @@ void lpc_sgemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *
 void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
                           const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
 
-/// `lpc_sgemm_f32_packed` with B stored as f24 (`lpc_f24.h`, ldb in elements): widened exactly
-/// while the kernel copies B's chunks, so the result equals the float32 call on the widened B.
+/// `lpc_sgemm_f32_packed` with B a tiled f24 matrix [k, ldb] (`lpc_f24.h`) whose columns bcol ..<
+/// bcol + n1 are used (C's column j is B's column bcol + j): widened exactly while the kernel
+/// copies B's chunks, so the result equals the float32 call on the widened B.
 void lpc_sgemm_f24_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
-                          const lpc_f24 *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
+                          const lpc_f24 *b, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate);
 
 /// Scalar twin: the same chains with fmaf, element by element.
 void lpc_sgemm_f32_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,

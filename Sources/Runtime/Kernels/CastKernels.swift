@@ -135,10 +135,21 @@ enum Conversion {
         case (.float32, .float16): return ElementwiseLoops.unary(x, Float.self, Float16.self) { Float16($0) }
         case (.bfloat16, .float32): return ElementwiseLoops.unary(x, BFloat16.self, Float.self) { $0.float }
         case (.float32, .bfloat16): return ElementwiseLoops.unary(x, Float.self, BFloat16.self) { BFloat16($0) }
+        // f24 is weight storage: a matrix [K, N] (K the product of the leading dimensions) in the
+        // kernels' tiles (lpc_f24.h). Every cast to or from it goes through float32 and the tiles
+        // (the same order as row-major for a single row or at most 48 columns).
         case (.float24, .float32):
             let wide = Tensor(uninitialized: .float32, shape: x.shape)
-            lpc_f24_to_f32_n(x.raw.assumingMemoryBound(to: lpc_f24.self), wide.pointer(Float.self), Int64(x.count))
+            let (k, n) = matrixShape(x)
+            lpc_f24_tiles_to_f32(x.raw.assumingMemoryBound(to: lpc_f24.self), wide.pointer(Float.self), Int64(k), Int64(n), 0, Int64(k))
             return wide
+        case (.float32, .float24):
+            let packed = Tensor(uninitialized: .float24, shape: x.shape)
+            let (k, n) = matrixShape(x)
+            _ = lpc_f32_to_f24_tiles(x.pointer(Float.self), packed.raw.assumingMemoryBound(to: lpc_f24.self), Int64(k), Int64(n), 0, Int64(k)) // truncates
+            return packed
+        case (.float24, _): return convert(convert(x, to: .float32), to: dtype)
+        case (_, .float24): return convert(convert(x, to: .float32), to: .float24)
         default: break
         }
         switch x.dtype {
@@ -154,6 +165,12 @@ enum Conversion {
         case .uint8: return convert(x, from: UInt8.self, to: dtype)
         case .bool: return convert(x, from: Bool.self, to: dtype)
         }
+    }
+
+    /// [K, N] of a tensor seen as a matrix of its last dimension's rows.
+    private static func matrixShape(_ x: Tensor) -> (k: Int, n: Int) {
+        let n = x.shape.last ?? 1
+        return (n == 0 ? 0 : x.count / n, n)
     }
 
     private static func convert<S: CastElement>(_ x: Tensor, from: S.Type, to dtype: DType) -> Tensor {

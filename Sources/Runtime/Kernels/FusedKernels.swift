@@ -408,7 +408,7 @@ enum FusedKernels {
         func run(_ b: UnsafePointer<Float>?, _ b24: UnsafePointer<lpc_f24>?) {
             let products = zip(results, offsets).enumerated().compactMap { p, pair -> MatMulBLAS.PooledProduct? in
                 guard splits[p] > 0 else { return nil }
-                return MatMulBLAS.PooledProduct(b: b.map { $0 + pair.1 }, b24: b24.map { $0 + pair.1 }, ldb: width, n: splits[p],
+                return MatMulBLAS.PooledProduct(b: b.map { $0 + pair.1 }, b24: b24, b24Column: pair.1, ldb: width, n: splits[p],
                                                 c: pair.0.pointer(Float.self), ldc: splits[p])
             }
             MatMulBLAS.sgemmPooledGroup(m: rows, k: k, a: x.pointer(Float.self), lda: max(k, 1), products: products)
@@ -422,7 +422,7 @@ enum FusedKernels {
             HalfScratch.shared.with(count: w.count) { wide in
                 RuntimeThreads.parallelFor((k + 63) / 64) { task in
                     let r0 = task * 64, r1 = min(k, r0 + 64)
-                    lpc_f24_to_f32_n(packed + r0 * width, wide + r0 * width, Int64((r1 - r0) * width))
+                    lpc_f24_tiles_to_f32(packed, wide, Int64(k), Int64(width), Int64(r0), Int64(r1))
                 }
                 run(wide, nil)
             }

@@ -90,7 +90,9 @@ enum MatMulBLAS {
     /// One product of a group sharing A: C[m, n] = A[m, k] · op(B), op(B) [k, n]. B is float32, or
     /// f24 (`F24Packing`; the `kernel` path only, which widens it while copying its chunks).
     struct PooledProduct {
-        var b: UnsafePointer<Float>?, b24: UnsafePointer<lpc_f24>? = nil, ldb: Int, n: Int // one of b, b24
+        /// One of b (float32, row-major, row stride ldb) and b24 (f24 tiles [k, ldb], lpc_f24.h: the
+        /// product's columns start at column b24Column; a tiled matrix cannot be offset by pointer).
+        var b: UnsafePointer<Float>?, b24: UnsafePointer<lpc_f24>? = nil, b24Column = 0, ldb: Int, n: Int
         var c: UnsafeMutablePointer<Float>, ldc: Int
     }
 
@@ -192,7 +194,7 @@ enum MatMulBLAS {
                 let p = products[t.product]
                 if let b24 = p.b24 {
                     lpc_sgemm_f24_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
-                                         b24, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
+                                         b24, Int64(p.ldb), Int64(p.b24Column), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
                 } else {
                     lpc_sgemm_f32_packed(Int64(t.rows), Int64(t.n0), Int64(t.n1), Int64(k), packed + t.row0 * k,
                                          p.b, Int64(p.ldb), p.c + t.row0 * p.ldc, Int64(p.ldc), 0)
@@ -205,7 +207,7 @@ enum MatMulBLAS {
     /// (bfloat16, exact: a bfloat16 is a float32's high half).
     typealias Widen = @convention(c) (UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int64) -> Void
 
-    /// `sgemmHalfB` for f24 weights (`lpc_f24`, exact widening): the same float32 products as
+    /// `sgemmHalfB` for f24 weights (`lpc_f24`, tiled [k, n], exact widening): the same float32 products as
     /// `sgemmPooled` on the float32 weights, bit for bit, since our sgemm sums each element in k order.
     /// On the `kernel` path our sgemm widens B's chunks while it copies them (no extra pass).
     static func sgemmF24B(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<lpc_f24>,
@@ -215,7 +217,15 @@ enum MatMulBLAS {
             return
         }
         widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, mode: mode,
-                            widenRow: { row, n0, cols, out in lpc_f24_to_f32_n(b + row * n + n0, out, Int64(cols)) })
+                            widenRow: { row, n0, cols, out in
+                                // Strip by strip: each strip's row is a contiguous run of the tiles.
+                                var c = n0
+                                while c < n0 + cols {
+                                    let run = min(n0 + cols, (c / Int(LPC_F24_STRIP) + 1) * Int(LPC_F24_STRIP)) - c
+                                    lpc_f24_to_f32_n(b + Int(lpc_f24_tile_index(Int64(k), Int64(n), Int64(row), Int64(c))), out + (c - n0), Int64(run))
+                                    c += run
+                                }
+                            })
     }
 
     /// C[m,n] = A[m,k] · B[k,n] with B stored as 16-bit bit patterns (row-major, ldb = n; float16

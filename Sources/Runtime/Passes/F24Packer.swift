@@ -10,7 +10,7 @@ final class F24Packer {
     /// fail at once and get no arena space).
     let groups: [[String]]
     private let sources: [String: Tensor]   // float32 [K, N]
-    private let packed: [String: Tensor]    // f24 [K, N], views of the arena
+    private let packed: [String: Tensor]    // f24 [K, N] in tiles (lpc_f24.h), views of the arena
 
     /// Elements checked before a weight gets arena space: a float32-trained weight fails here.
     static let sampleCount = 4096
@@ -54,13 +54,17 @@ final class F24Packer {
         return groups[g].map { ($0, packed[$0]!) }
     }
 
-    /// Whether every element of `w` was exact (and packing was not cancelled).
+    /// Whether every element of `w` was exact (and packing was not cancelled). `w` is [K, N]; the
+    /// f24 copy is in the kernels' tiles (`lpc_f32_to_f24_tiles`), packed in row ranges of whole
+    /// 16-row blocks.
     private func pack(_ w: Tensor, into f24: Tensor, parallel: Bool, cancelled: () -> Bool) -> Bool {
         let source = w.pointer(Float.self), destination = f24.raw.assumingMemoryBound(to: lpc_f24.self)
-        let chunks = (w.count + Self.chunkElements - 1) / Self.chunkElements
+        let k = w.shape[0], n = w.shape[1], block = Int(LPC_F24_BLOCK_ROWS)
+        let rowsPerChunk = max(1, Self.chunkElements / max(n, 1) / block) * block
+        let chunks = (k + rowsPerChunk - 1) / rowsPerChunk
         func packChunk(_ c: Int) -> Bool {
-            let start = c * Self.chunkElements, count = min(Self.chunkElements, w.count - start)
-            return lpc_f32_to_f24_n(source + start, destination + start, Int64(count)) == 0
+            let r0 = c * rowsPerChunk, r1 = min(k, r0 + rowsPerChunk)
+            return lpc_f32_to_f24_tiles(source, destination, Int64(k), Int64(n), Int64(r0), Int64(r1)) == 0
         }
         guard parallel else {
             for c in 0..<chunks {

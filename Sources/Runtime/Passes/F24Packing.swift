@@ -10,7 +10,8 @@ import TensorCore
 /// so dropping the low byte (`lpc_f24`) loses nothing: the products compute with the same float32
 /// values, in the same order (the f24 decode kernels mirror the float32 ones; at prefill our sgemm
 /// widens B's chunks as it copies them), and give the same bits, while decode streams 3 bytes per
-/// weight instead of 4.
+/// weight instead of 4. The packed matrices are stored in tiles of 16 rows × 48 columns
+/// (`lpc_f24.h`), contiguous both for a decode task's rows and for a prefill strip's chunk.
 /// A weight with any non-zero low byte stays float32, so the result never differs from `f32`.
 ///
 /// Runs after MatMulGrouping, on the weights of `lpc:MatMulKN` and `lpc:MatMulKNGroup` (also the
@@ -70,10 +71,18 @@ public struct F24Packing: GraphPass {
     }
 
     /// `lpc optimize --weights f24` writes f24 weights as ONNX uint8 [K, N, 3] (ONNX has no 24-bit
-    /// type). In a graph it wrote (the optimized-graph and `lpc.weights = f24` metadata), such
-    /// weight inputs of the products are views of the same bytes as f24 [K, N] again.
-    public static func importWritten(_ graph: Graph) -> Graph {
-        guard GraphOptimizer.isOptimized(graph), graph.metadata[weightsKey] == WeightStorage.f24.rawValue else { return graph }
+    /// type), their bytes in the kernels' tiles (`lpc_f24.h`). In a graph it wrote (the
+    /// optimized-graph and `lpc.weights = f24` metadata), such weight inputs of the products are
+    /// views of the same bytes as f24 [K, N] again. A folder from an older pass version (pass
+    /// version 2 stored f24 row-major) is refused: its bytes would be misread.
+    public static func importWritten(_ graph: Graph) throws(RuntimeError) -> Graph {
+        guard graph.metadata[weightsKey] == WeightStorage.f24.rawValue else { return graph }
+        if let version = graph.metadata[GraphOptimizer.optimizedKey], version != GraphOptimizer.passVersion {
+            throw .unsupportedOption("this model's f24 weights were written by lpc optimize with pass version \(version), "
+                                     + "whose layout this version (\(GraphOptimizer.passVersion)) does not read: "
+                                     + "run lpc optimize again on the original model")
+        }
+        guard GraphOptimizer.isOptimized(graph) else { return graph }
         var graph = graph
         for node in graph.nodes where packs(node) {
             for name in node.inputs.dropFirst() {

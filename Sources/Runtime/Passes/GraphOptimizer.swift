@@ -30,7 +30,7 @@ public enum GraphOptimizer {
     /// Version of the pass pipeline and of the fused ops' meaning. `lpc optimize` records it in
     /// the model's metadata (`optimizedKey`); a graph carrying this version skips the passes at
     /// load. Bump it whenever a pass or an `lpc` op changes what it produces.
-    public static let passVersion = "2"
+    public static let passVersion = "3" // 3: f24 weights in tiles (lpc_f24.h)
     public static let optimizedKey = "lpc.optimized"
 
     /// True when `graph` was written by `lpc optimize` with the current pass version.
