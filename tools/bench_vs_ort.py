@@ -161,11 +161,16 @@ def median_rows(samples):
         if not runs:
             continue
         row = dict(runs[-1])
-        for key in ("load_s", "prefill_tokens_per_s", "decode_ms_per_token", "background_pack_s",
-                    "decode_pool_wait_ms_per_token", "decode_pool_caller_task_ms_per_token",
-                    "decode_pool_worker_task_ms_per_token"):
+        # Every measured figure is a median over the rounds (the roofline fraction: of each round's
+        # decode against the same round's bandwidth); the rest (sizes, settings) are the same in every round.
+        for key in ("load_s", "prefill_tokens_per_s", "decode_ms_per_token", "decode_ms_min", "decode_ms_max",
+                    "background_pack_s", "decode_pool_wait_ms_per_token", "decode_pool_caller_task_ms_per_token",
+                    "decode_pool_worker_task_ms_per_token", "bandwidth_gb_per_s", "roofline_ms_per_token",
+                    "roofline_fraction", "peak_rss_bytes"):
             if all(r.get(key) is not None for r in runs):
                 row[key] = statistics.median(r[key] for r in runs)
+        if all(r.get("roofline_fraction") is not None for r in runs):
+            row["roofline_fraction_range"] = [min(r["roofline_fraction"] for r in runs), max(r["roofline_fraction"] for r in runs)]
         row["rounds"] = len(runs)
         rows[name] = row
     return rows
@@ -294,8 +299,11 @@ def main():
         for line in lines:
             print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
     print(f"load average (1 min) after each round: {', '.join(f'{l:.1f}' for l in loads)}")
+    spread = ours.get("roofline_fraction_range")
+    spread = f" (per round {spread[0] * 100:.0f}-{spread[1] * 100:.0f}%)" if spread else ""
     print(f"lpc: roofline {ours['roofline_ms_per_token']:.2f} ms/token at {ours['bandwidth_gb_per_s']:.1f} GB/s "
-          f"-> {ours['roofline_fraction'] * 100:.0f}% reached; peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
+          f"-> {ours['roofline_fraction'] * 100:.0f}% reached{spread} (medians over rounds; a round's fraction is its "
+          f"decode against its own bandwidth); peak RSS {ours['peak_rss_bytes'] / 1e6:.0f} MB = "
           f"{ours['peak_rss_bytes'] / (ours['weight_bytes'] + ours['kv_cache_bytes']):.2f}x (weights + KV)")
     if ours.get("decode_pool_wait_ms_per_token") is not None:
         print(f"lpc: decode thread pool: tasks {ours['decode_pool_caller_task_ms_per_token']:.2f} ms/token on the caller, "
