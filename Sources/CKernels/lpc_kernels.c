@@ -278,7 +278,11 @@ static inline int64_t weight_size(int wt) { return wt == WT_F32 ? 4 : wt == WT_F
 // f24 products split into tasks exactly as float32 ones do, so their sums are the same bits.
 static inline int64_t split_size(int wt) { return wt == WT_F24 ? 4 : weight_size(wt); }
 
-// Four weight rows at a time against one x row: four independent streams.
+// Four weight rows at a time against one x row: four independent streams. The four rows are one
+// block of memory: each step also prefetches its share of the block ROWS_PREFETCH_AHEAD further
+// on into L2 (the LM head, 113 MB: 0.97 → 1.00 of a plain read of the same bytes in the same
+// tasks, medians of six interleaved rounds of every SmolLM2 decode product on 2 threads).
+#define ROWS_PREFETCH_AHEAD 32768
 #define DEFINE_ROWS512(NAME, WT, LOAD, MLOAD, ATTR)                                               \
 ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t n, int64_t k,    \
                       int64_t r0, int64_t r1) {                                                 \
@@ -291,6 +295,11 @@ ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t 
             const float *xi = x + i * k;                                                        \
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
             for (int64_t j = 0; j < kv; j += 16) {                                              \
+                if (i == 0) {                                                                   \
+                    const char *ahead = (const char *)w0 + ROWS_PREFETCH_AHEAD + 4 * sizeof(WT) * j;           \
+                    if (ahead + 4 * 16 * sizeof(WT) <= (const char *)(w + r1 * k))               \
+                        for (int q = 0; q < 4 * 16 * (int)sizeof(WT); q += 64) _mm_prefetch(ahead + q, _MM_HINT_T1); \
+                }                                                                               \
                 __m512 xv = _mm512_loadu_ps(xi + j);                                            \
                 a0 = _mm512_fmadd_ps(LOAD(w0 + j), xv, a0);                                     \
                 a1 = _mm512_fmadd_ps(LOAD(w1 + j), xv, a1);                                     \
