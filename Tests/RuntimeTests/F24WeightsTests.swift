@@ -153,6 +153,22 @@ struct F24WeightsTests {
         }
     }
 
+    /// The scalar column-band kernel (machines without AVX-512, so not reached through the
+    /// dispatch here): bands cut anywhere, inside strips and blocks, match the double twin.
+    @Test func scalarBandsMatchTheTwin() {
+        for (index, (m, k, n)) in [(1, 5, 7), (2, 33, 100), (3, 70, 145)].enumerated() {
+            let x = FusedKernelTests.random(m * k, seed: UInt64(800 + index)), w = Self.exactWeights(k * n, seed: UInt64(810 + index))
+            let w24 = Self.packed(w, k: k, n: n)
+            var reference = [Float](repeating: .nan, count: m * n), bands = reference
+            lpc_gemv_kn_f24_reference(x, w24, &reference, Int64(m), Int64(n), Int64(k))
+            let cuts = [0, 1, n / 3, n / 2 + 1, n]
+            for (c0, c1) in zip(cuts, cuts.dropFirst()) where c0 < c1 {
+                lpc_band_f24_scalar(x, w24, &bands, Int64(m), Int64(n), Int64(k), Int64(c0), Int64(c1))
+            }
+            GemvHalfTests.check(bands, reference, m, n, "scalar bands m=\(m) k=\(k) n=\(n)")
+        }
+    }
+
     /// The grouped product (Q/K/V- and gate/up-like parts, an empty part, odd widths).
     @Test(arguments: [1, 2, 3])
     func groupedMatchesFloat32Bits(threads: Int) {

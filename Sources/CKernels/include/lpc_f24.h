@@ -54,6 +54,9 @@ void lpc_f24_to_f32_n(const lpc_f24 *src, float *dst, int64_t n);
 /// lpc_f24_supported()).
 void lpc_gemv_kn_f24(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k);
 void lpc_gemv_kn_multi_f24(const float *x, const lpc_f24 *const *w, float *const *y, const int64_t *n, int64_t parts, int64_t m, int64_t k);
+/// The column-band kernel used without AVX-512 (float sums, j in order; exposed for its test):
+/// y[:, c0..<c1] of the product above.
+void lpc_band_f24_scalar(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k, int64_t c0, int64_t c1);
 /// Scalar twin (double sums).
 void lpc_gemv_kn_f24_reference(const float *x, const lpc_f24 *w, float *y, int64_t m, int64_t n, int64_t k);
 
