@@ -104,16 +104,24 @@ static void pack_chunk_f32(const float *b, int64_t ldb, int64_t k0, int64_t kc, 
 // The same for tiled f24 B [k, ldb] (lpc_f24.h), window columns bcol ..< bcol+width, widened
 // exactly. With bcol on a strip's edge (every SmolLM2 product) each output strip is a stored
 // strip, and its chunk is kc / 16 contiguous block pieces: one widening pass each, and the piece
-// 128 rows on prefetched. Other windows are gathered element by element (correct, slower).
+// 128 rows on prefetched. Other windows (a side-by-side part starting inside a strip) are widened
+// row by row, a stored strip's run at a time.
 __attribute__((target("avx512f,avx512bw")))
 static void pack_chunk_f24(const lpc_f24 *b24, int64_t ldb, int64_t k0, int64_t kc, int64_t k, int64_t bcol,
                            int64_t width, float *packed) {
     int64_t strips = (width + NR - 1) / NR;
-    if (bcol % LPC_F24_STRIP != 0) {
-        for (int64_t p = 0; p < kc; p++)
-            for (int64_t col = 0; col < strips * NR; col++)
-                packed[(col / NR * kc + p) * NR + col % NR] =
-                    col < width ? lpc_f24_to_f32(b24[lpc_f24_tile_index(k, ldb, k0 + p, bcol + col)]) : 0.0f;
+    if (bcol % LPC_F24_STRIP != 0) { // row by row: the window's runs of each stored strip, then its output strips
+        float row[LPC_SGEMM_NB + NR];
+        for (int64_t p = 0; p < kc; p++) {
+            for (int64_t c = bcol; c < bcol + width;) {
+                int64_t strip_end = c / LPC_F24_STRIP * LPC_F24_STRIP + LPC_F24_STRIP;
+                int64_t end = strip_end < bcol + width ? strip_end : bcol + width;
+                lpc_f24_to_f32_n(b24 + lpc_f24_tile_index(k, ldb, k0 + p, c), row + (c - bcol), end - c);
+                c = end;
+            }
+            memset(row + width, 0, (size_t)(strips * NR - width) * sizeof(float));
+            for (int64_t os = 0; os < strips; os++) memcpy(packed + (os * kc + p) * NR, row + os * NR, NR * sizeof(float));
+        }
         return;
     }
     for (int64_t os = 0; os < strips; os++) {
