@@ -236,8 +236,8 @@ static int trivial(int64_t m, int64_t n0, int64_t n1, int64_t k, float *c, int64
 
 // Scalar twin on the packed layout (no AVX-512): element (i, p) of A at packed_a[(i / 8) · 8k + p · 8 + i % 8];
 // B float32 or tiled f24 (b24, C's column j at B's column bcol + j).
-static void packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a, const float *b,
-                             const lpc_f24 *b24, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate) {
+void lpc_sgemm_packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a, const float *b,
+                                const lpc_f24 *b24, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = n0; j < n1; j++) {
             float sum = accumulate ? c[i * ldc + j] : 0.0f;
@@ -253,14 +253,14 @@ void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const fl
                           const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
     if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, b, 0, ldb, 0, c, ldc, accumulate);
-    else packed_reference(m, n0, n1, k, packed_a, b, 0, ldb, 0, c, ldc, accumulate);
+    else lpc_sgemm_packed_reference(m, n0, n1, k, packed_a, b, 0, ldb, 0, c, ldc, accumulate);
 }
 
 void lpc_sgemm_f24_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
                           const lpc_f24 *b, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate) {
     if (trivial(m, n0, n1, k, c, ldc, accumulate)) return;
     if (lpc_sgemm_available()) sgemm_avx512(m, n0, n1, k, packed_a, 0, b, ldb, bcol, c, ldc, accumulate);
-    else packed_reference(m, n0, n1, k, packed_a, 0, b, ldb, bcol, c, ldc, accumulate);
+    else lpc_sgemm_packed_reference(m, n0, n1, k, packed_a, 0, b, ldb, bcol, c, ldc, accumulate);
 }
 
 void lpc_sgemm_f32(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,

@@ -250,6 +250,17 @@ struct F24WeightsTests {
                                      Int32(accumulate))
             }
             #expect(Self.bitDifference(c24, c32) == nil, "m=\(m) k=\(k) B columns from \(bcol), columns \(n0)..<\(n1) accumulate=\(accumulate)")
+            // The scalar twin the packed calls fall back to without AVX-512 reads the tiles the same way.
+            var twin = start
+            lpc_sgemm_packed_reference(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, nil, b24, Int64(ldb), Int64(bcol), &twin,
+                                       Int64(ldb), Int32(accumulate))
+            #expect(Self.bitDifference(twin, c24) == nil, "scalar twin, m=\(m) k=\(k) B columns from \(bcol)")
+            var twin32 = start
+            b.withUnsafeBufferPointer { b in
+                lpc_sgemm_packed_reference(Int64(m), Int64(n0), Int64(n1), Int64(k), packedA, b.baseAddress! + bcol, nil, Int64(ldb), 0,
+                                           &twin32, Int64(ldb), Int32(accumulate))
+            }
+            #expect(Self.bitDifference(twin32, c32) == nil, "float32 scalar twin, m=\(m) k=\(k)")
             #expect(c24.enumerated().allSatisfy { i, v in (n0..<n1).contains(i % ldb) || v.bitPattern == start[i].bitPattern },
                     "wrote outside the window, m=\(m)")
         }

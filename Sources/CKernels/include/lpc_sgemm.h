@@ -35,6 +35,11 @@ void lpc_sgemm_f32_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const fl
 void lpc_sgemm_f24_packed(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a,
                           const lpc_f24 *b, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate);
 
+/// The packed calls' scalar twin (what they run without AVX-512): B float32 (b, row-major) or a tiled f24
+/// matrix (b24, columns from bcol), one of them non-null; the same chains, element by element.
+void lpc_sgemm_packed_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *packed_a, const float *b,
+                                const lpc_f24 *b24, int64_t ldb, int64_t bcol, float *c, int64_t ldc, int accumulate);
+
 /// Scalar twin: the same chains with fmaf, element by element.
 void lpc_sgemm_f32_reference(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda,
                              const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
