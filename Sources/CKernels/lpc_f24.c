@@ -73,10 +73,16 @@ int lpc_f32_to_f24_tiles(const float *src, lpc_f24 *dst, int64_t k, int64_t n, i
     return dropped == 0 ? 0 : -1;
 }
 
+// A row's columns are one contiguous run per strip: one widening call per run.
+void lpc_f24_tiles_row_to_f32(const lpc_f24 *src, int64_t k, int64_t n, int64_t row, int64_t c0, int64_t count, float *dst) {
+    for (int64_t c = c0; c < c0 + count;) {
+        int64_t strip_end = c / LPC_F24_STRIP * LPC_F24_STRIP + LPC_F24_STRIP;
+        int64_t end = strip_end < c0 + count ? strip_end : c0 + count;
+        lpc_f24_to_f32_n(src + lpc_f24_tile_index(k, n, row, c), dst + (c - c0), end - c);
+        c = end;
+    }
+}
+
 void lpc_f24_tiles_to_f32(const lpc_f24 *src, float *dst, int64_t k, int64_t n, int64_t r0, int64_t r1) {
-    for (int64_t j = r0; j < r1; j++)
-        for (int64_t c = 0; c < n; c += LPC_F24_STRIP) {
-            int64_t w = n - c < LPC_F24_STRIP ? n - c : LPC_F24_STRIP;
-            lpc_f24_to_f32_n(src + lpc_f24_tile_index(k, n, j, c), dst + j * n + c, w);
-        }
+    for (int64_t j = r0; j < r1; j++) lpc_f24_tiles_row_to_f32(src, k, n, j, 0, n, dst + j * n);
 }

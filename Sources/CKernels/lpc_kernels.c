@@ -296,7 +296,7 @@ ATTR static void NAME(const float *x, const WT *w, float *y, int64_t m, int64_t 
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
             for (int64_t j = 0; j < kv; j += 16) {                                              \
                 if (i == 0) {                                                                   \
-                    const char *ahead = (const char *)w0 + ROWS_PREFETCH_AHEAD + 4 * sizeof(WT) * j;           \
+                    const char *ahead = (const char *)w0 + ROWS_PREFETCH_AHEAD + 4 * sizeof(WT) * j; \
                     if (ahead + 4 * 16 * sizeof(WT) <= (const char *)(w + r1 * k))               \
                         for (int q = 0; q < 4 * 16 * (int)sizeof(WT); q += 64) _mm_prefetch(ahead + q, _MM_HINT_T1); \
                 }                                                                               \

@@ -113,12 +113,7 @@ static void pack_chunk_f24(const lpc_f24 *b24, int64_t ldb, int64_t k0, int64_t 
     if (bcol % LPC_F24_STRIP != 0) { // row by row: the window's runs of each stored strip, then its output strips
         float row[LPC_SGEMM_NB + NR];
         for (int64_t p = 0; p < kc; p++) {
-            for (int64_t c = bcol; c < bcol + width;) {
-                int64_t strip_end = c / LPC_F24_STRIP * LPC_F24_STRIP + LPC_F24_STRIP;
-                int64_t end = strip_end < bcol + width ? strip_end : bcol + width;
-                lpc_f24_to_f32_n(b24 + lpc_f24_tile_index(k, ldb, k0 + p, c), row + (c - bcol), end - c);
-                c = end;
-            }
+            lpc_f24_tiles_row_to_f32(b24, k, ldb, k0 + p, bcol, width, row);
             memset(row + width, 0, (size_t)(strips * NR - width) * sizeof(float));
             for (int64_t os = 0; os < strips; os++) memcpy(packed + (os * kc + p) * NR, row + os * NR, NR * sizeof(float));
         }

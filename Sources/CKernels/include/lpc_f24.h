@@ -39,6 +39,8 @@ static inline int64_t lpc_f24_tile_index(int64_t k, int64_t n, int64_t j, int64_
 int lpc_f32_to_f24_tiles(const float *src, lpc_f24 *dst, int64_t k, int64_t n, int64_t r0, int64_t r1);
 /// Widens rows r0 ..< r1 of the tiled f24 matrix src [k, n] into the row-major float32 dst [k, n].
 void lpc_f24_tiles_to_f32(const lpc_f24 *src, float *dst, int64_t k, int64_t n, int64_t r0, int64_t r1);
+/// Widens columns c0 ..< c0 + count of row `row` of the tiled f24 matrix src [k, n] into dst[0 ..< count].
+void lpc_f24_tiles_row_to_f32(const lpc_f24 *src, int64_t k, int64_t n, int64_t row, int64_t c0, int64_t count, float *dst);
 
 /// Whether this CPU has the fast f24 decode kernel (AVX-512 with VBMI); elsewhere f24 is not chosen
 /// (the kernels still run, on slower paths).

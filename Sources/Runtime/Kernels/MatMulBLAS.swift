@@ -217,15 +217,7 @@ enum MatMulBLAS {
             return
         }
         widenedColumnBlocks(m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, mode: mode,
-                            widenRow: { row, n0, cols, out in
-                                // Strip by strip: each strip's row is a contiguous run of the tiles.
-                                var c = n0
-                                while c < n0 + cols {
-                                    let run = min(n0 + cols, (c / Int(LPC_F24_STRIP) + 1) * Int(LPC_F24_STRIP)) - c
-                                    lpc_f24_to_f32_n(b + Int(lpc_f24_tile_index(Int64(k), Int64(n), Int64(row), Int64(c))), out + (c - n0), Int64(run))
-                                    c += run
-                                }
-                            })
+                            widenRow: { row, n0, cols, out in lpc_f24_tiles_row_to_f32(b, Int64(k), Int64(n), Int64(row), Int64(n0), Int64(cols), out) })
     }
 
     /// C[m,n] = A[m,k] · B[k,n] with B stored as 16-bit bit patterns (row-major, ldb = n; float16
